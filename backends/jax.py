@@ -1,0 +1,68 @@
+"""JAX: `jax.numpy` is an array-API namespace; `compile` jits the training step.
+
+float64 needs JAX's x64 mode, which is process-wide: this backend turns it on
+when it is set up, and passes an explicit dtype everywhere so float32 work is
+unaffected.
+"""
+
+from __future__ import annotations
+
+from mlp_backends.backend import Backend, Probe
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    priority = 40
+
+    @classmethod
+    def probe(cls) -> Probe:
+        try:
+            import jax
+            import jax.numpy as jnp
+        except ImportError as exc:
+            return Probe(False, f"not installed ({exc}); pip install 'mlp-backends[jax]'")
+        devices = jax.devices()
+        x = jnp.arange(4.0)
+        if float(jnp.sum(x * x)) != 14.0:
+            return Probe(False, "jax computed 0+1+4+9 wrongly")
+        is_gpu = any(d.platform == "gpu" or d.platform == "cuda" for d in devices)
+        return Probe(True, devices=tuple(f"{d.platform}:{d.id}" for d in devices),
+                     version=jax.__version__, is_gpu=is_gpu)
+
+    def _setup(self, device):
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)
+        if device is None:
+            return jnp, jax.devices()[0]
+        platform, _, index = device.partition(":")
+        return jnp, jax.devices(platform)[int(index or 0)]
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.device.platform in ("gpu", "cuda")
+
+    def asarray(self, host, dtype=None):
+        import jax
+        import numpy as np
+
+        host = np.asarray(host)
+        if dtype is not None:
+            host = host.astype(dtype, copy=False)
+        return jax.device_put(host, self.device)
+
+    def to_numpy(self, x):
+        import numpy as np
+
+        return np.asarray(x)
+
+    def synchronize(self) -> None:
+        import jax
+
+        jax.effects_barrier()
+
+    def compile(self, step):
+        import jax
+
+        return jax.jit(step)

@@ -1,0 +1,56 @@
+"""PyTorch through array-api-compat: on the CPU, or on CUDA when there is a GPU."""
+
+from __future__ import annotations
+
+from mlp_backends.backend import Backend, Probe
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    priority = 50  # after CuPy among GPU backends
+
+    @classmethod
+    def probe(cls) -> Probe:
+        try:
+            import torch
+        except ImportError as exc:
+            return Probe(False, f"not installed ({exc}); pip install 'mlp-backends[torch]'")
+        devices = ["cpu"]
+        if torch.cuda.is_available():
+            devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        device = devices[-1] if len(devices) > 1 else "cpu"
+        x = torch.arange(4.0, device=device)
+        if float((x * x).sum()) != 14.0:
+            return Probe(False, f"torch on {device} computed 0+1+4+9 wrongly")
+        return Probe(True, devices=tuple(devices), version=torch.__version__, is_gpu=len(devices) > 1)
+
+    def _setup(self, device):
+        import array_api_compat.torch as xp
+        import torch
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        # Allocating fails now on a missing device, and names it fully ("cuda" -> cuda:0).
+        return xp, torch.empty(1, device=device).device
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.device.type == "cuda"
+
+    def asarray(self, host, dtype=None):
+        import numpy as np
+        import torch
+
+        host = np.asarray(host)
+        if dtype is not None:
+            host = host.astype(dtype, copy=False)
+        return torch.as_tensor(host, device=self.device)
+
+    def to_numpy(self, x):
+        return x.detach().cpu().numpy()
+
+    def synchronize(self) -> None:
+        import torch
+
+        if self.is_gpu:
+            torch.cuda.synchronize(self.device)

@@ -1,0 +1,33 @@
+"""mlp_backends: one array-API MLP, trained on whichever backend plugin fits the machine.
+
+    from mlp_backends import MLP, list_backends, get_backend, use_backend
+
+Importing this package imports NumPy and array-api-compat only; backend
+libraries (CuPy, PyTorch, JAX, ...) load when a backend is first asked for.
+"""
+
+from .backend import Backend, BackendInfo, Probe
+from .errors import BackendError, InputError, InputTypeError, ModelFileError, UsageError
+from .model import MLP
+from .registry import get_backend, list_backends, use_backend
+from .train import DivergedError, History
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MLP",
+    "Backend",
+    "BackendError",
+    "BackendInfo",
+    "DivergedError",
+    "History",
+    "InputError",
+    "InputTypeError",
+    "ModelFileError",
+    "Probe",
+    "UsageError",
+    "get_backend",
+    "list_backends",
+    "use_backend",
+    "__version__",
+]

@@ -1,0 +1,129 @@
+"""The Backend contract: what a plugin implements to run the MLP on an array library.
+
+Requirements a plugin must meet:
+- importing its module imports no array library; the library is imported
+  inside `probe()` and `__init__`, so `import mlp_backends` stays light;
+- `probe()` does real work on the device (an allocation and a reduction),
+  because a library can import fine and still fail at first use (CuPy with
+  no GPU);
+- `xp` is an array-API namespace (usually from `array_api_compat`), and every
+  array the backend creates lives on `self.device`.
+
+A plugin is a subclass registered under the entry-point group
+`mlp_backends.backends` (see README, "Writing a backend plugin").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a backend found when asked whether it can run here."""
+
+    usable: bool
+    reason: str = ""
+    devices: tuple[str, ...] = ()
+    version: str = ""
+    is_gpu: bool = False
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """One row of `list_backends()`."""
+
+    name: str
+    usable: bool
+    reason: str = ""
+    devices: tuple[str, ...] = ()
+    version: str = ""
+    is_gpu: bool = False
+    priority: int = 0
+    source: str = field(default="", compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "usable": self.usable,
+            "reason": self.reason,
+            "devices": list(self.devices),
+            "version": self.version,
+            "is_gpu": self.is_gpu,
+            "priority": self.priority,
+            "source": self.source,
+        }
+
+
+class Backend:
+    """An array library bound to one device.
+
+    Subclasses set `name`, implement `probe`, `_setup` and, where the default
+    does not fit, `asarray`, `to_numpy`, `synchronize` and `compile`.
+    """
+
+    name: ClassVar[str] = ""
+    #: Auto selection takes the usable GPU backend with the highest priority.
+    priority: ClassVar[int] = 0
+
+    def __init__(self, device: str | None = None):
+        self.device_spec = device
+        self.xp, self.device = self._setup(device)
+
+    # -- to implement ---------------------------------------------------
+    @classmethod
+    def probe(cls) -> Probe:
+        """Say whether this backend can run here; never raise."""
+        raise NotImplementedError
+
+    def _setup(self, device: str | None) -> tuple[Any, Any]:
+        """Import the library; return (array-API namespace, device object)."""
+        raise NotImplementedError
+
+    # -- defaults ---------------------------------------------------------
+    @property
+    def is_gpu(self) -> bool:
+        return False
+
+    def dtype(self, name: str):
+        """The namespace's dtype object for "float32" / "float64"."""
+        return getattr(self.xp, name)
+
+    def asarray(self, host, dtype: str | None = None):
+        """Host (NumPy) array -> array on this backend's device."""
+        host = np.asarray(host)
+        kwargs = {"device": self.device}
+        if dtype is not None:
+            kwargs["dtype"] = self.dtype(dtype)
+        return self.xp.asarray(host, **kwargs)
+
+    def to_numpy(self, x) -> np.ndarray:
+        """Array on this backend -> host NumPy array (a copy when it must be)."""
+        return np.asarray(x)
+
+    def synchronize(self) -> None:
+        """Wait until queued device work is done (clocks need it)."""
+
+    def compile(self, step: Callable) -> Callable:
+        """Speed hook: return a faster function with the same numbers."""
+        return step
+
+    def owns(self, x) -> bool:
+        """Whether x is an array of this backend's namespace."""
+        from array_api_compat import array_namespace
+
+        try:
+            return array_namespace(x) is self.xp
+        except TypeError:
+            return False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}:{self.device}>"
+
+    @property
+    def spec(self) -> str:
+        """The string that `get_backend` turns back into this backend."""
+        return self.name if self.device_spec is None else f"{self.name}:{self.device_spec}"

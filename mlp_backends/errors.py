@@ -1,0 +1,25 @@
+"""Errors the library raises on purpose: each message says what is wrong and what to do.
+
+They subclass ValueError or TypeError so callers that catch the builtin
+still catch them, and the CLI turns every `UsageError` into exit code 2.
+"""
+
+
+class UsageError(Exception):
+    """Base of the errors caused by the caller's input, not by a bug."""
+
+
+class InputError(UsageError, ValueError):
+    """A value the caller passed is unusable (data, options, files)."""
+
+
+class InputTypeError(UsageError, TypeError):
+    """An argument has the wrong type (object dtype, strings, ...)."""
+
+
+class BackendError(UsageError, ValueError):
+    """A backend was named that is unknown or not usable here."""
+
+
+class ModelFileError(UsageError, ValueError):
+    """A model file is truncated, corrupt, foreign or from a newer format."""

@@ -1,0 +1,262 @@
+"""`MLP`: parameters, a backend and a config. The math lives in nn.py and optim.py,
+the epoch loop in train.py, files in io.py; this class only wires them.
+
+Outputs follow the inputs: NumPy (or lists) in, NumPy out; the backend's
+arrays in, the backend's arrays out, on the input's device.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from array_api_compat import device, to_device
+
+from . import nn, optim, train
+from .backend import Backend
+from .errors import InputError, InputTypeError
+from .registry import get_backend
+
+DTYPES = ("float32", "float64")
+INITS = ("auto", "glorot", "he", "standard_normal")
+
+
+def init_params(sizes: Sequence[int], init: str, activation: str, seed: int | None) -> list[np.ndarray]:
+    """Host float64 weights from default_rng(seed): the same numbers on every backend.
+
+    "standard_normal" is the article's randn; "auto" is He for relu and
+    Glorot (fan-in + fan-out) for sigmoid and tanh, which train much better.
+    """
+    if init not in INITS:
+        raise InputError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    if init == "auto":
+        init = "he" if activation == "relu" else "glorot"
+    rng = np.random.default_rng(seed)
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        if init == "standard_normal":
+            W = rng.standard_normal((fan_in, fan_out))
+        elif init == "he":
+            W = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+        else:
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            W = rng.uniform(-limit, limit, (fan_in, fan_out))
+        params += [W, np.zeros(fan_out)]
+    return params
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+class MLP:
+    """A multi-layer perceptron with softmax output and cross-entropy loss.
+
+    MLP(64, 32, 10) is the article's network: one sigmoid hidden layer of 32.
+    hidden_size may be a sequence for deeper nets, e.g. (128, 64).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int | Sequence[int],
+        output_size: int,
+        activation: str = "sigmoid",
+        *,
+        backend: str | Backend | None = None,
+        dtype: str = "float32",
+        seed: int | None = 0,
+        init: str = "auto",
+        l2: float = 0.0,
+    ):
+        hidden = (hidden_size,) if isinstance(hidden_size, (int, np.integer)) else tuple(hidden_size)
+        self.sizes = (
+            _positive_int("input_size", input_size),
+            *(_positive_int("hidden_size", h) for h in hidden),
+            _positive_int("output_size", output_size),
+        )
+        if activation not in nn.ACTIVATIONS:
+            raise InputError(f"unknown activation {activation!r}; choose one of {', '.join(nn.ACTIVATIONS)}")
+        if dtype not in DTYPES:
+            raise InputError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        if not l2 >= 0:
+            raise InputError(f"l2 must be 0 or more, got {l2!r}")
+        self.activation, self.dtype, self.seed, self.init, self.l2 = activation, dtype, seed, init, float(l2)
+        self.backend = get_backend(backend)
+        self.params = [self.backend.asarray(p, dtype) for p in init_params(self.sizes, init, activation, seed)]
+        self.history: train.History | None = None
+        self.extra: dict = {}  # JSON-able facts saved with the model (classes, scaling, ...)
+        self._opt_state, self._step = None, 0
+
+    # -- moving arrays in and out ------------------------------------------
+    def _input(self, X):
+        """X as a 2-D array of the model's dtype on its device, and how to give results back."""
+        b = self.backend
+        if b.owns(X) and not isinstance(X, np.ndarray):  # NumPy input takes the checked host path
+            back = (lambda r: r)
+            source = device(X)
+            if source != b.device:  # e.g. array_api_strict's device1: compute here, answer there
+                X = to_device(X, b.device)
+                back = (lambda r: to_device(r, source))
+            if X.dtype != b.dtype(self.dtype):
+                X = b.xp.astype(X, b.dtype(self.dtype))
+        else:
+            host = _host_features(X)
+            X = b.asarray(host, self.dtype)
+            back = b.to_numpy
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise InputError(
+                f"X must have shape (n_samples, {self.sizes[0]}), got {tuple(X.shape)}; "
+                "reshape it or build the model for this many features"
+            )
+        return X, back
+
+    def _targets(self, y, n: int):
+        """Integer labels or one-hot -> device one-hot of the model's dtype (validated once)."""
+        k = self.sizes[-1]
+        host = self.backend.to_numpy(y) if self.backend.owns(y) else np.asarray(y)
+        if host.dtype == object or host.dtype.kind in "USV":
+            raise InputTypeError(f"y must be numeric labels or one-hot rows, got dtype {host.dtype}")
+        if host.shape[0] != n:
+            raise InputError(f"y has {host.shape[0]} rows but X has {n}; pass one label per sample")
+        if host.ndim == 2:
+            if host.shape[1] != k:
+                raise InputError(f"one-hot y must have {k} columns (output_size), got {host.shape[1]}")
+        elif host.ndim == 1:
+            if host.size and (host.min() < 0 or host.max() >= k or np.any(host != np.round(host))):
+                raise InputError(f"labels must be whole numbers in [0, {k - 1}] for output_size={k}")
+        else:
+            raise InputError(f"y must be 1-D labels or 2-D one-hot, got {host.ndim} dimensions")
+        return train.one_hot_targets(self.backend, y, k, self.dtype)
+
+    # -- inference ----------------------------------------------------------
+    def forward(self, X):
+        """Softmax probabilities (the article's forward)."""
+        return self.predict_proba(X)
+
+    def predict_proba(self, X):
+        X, back = self._input(X)
+        logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
+        return back(nn.softmax(self.backend.xp, logits))
+
+    def predict(self, X):
+        X, back = self._input(X)
+        logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
+        return back(self.backend.xp.argmax(logits, axis=1))
+
+    def score(self, X, y) -> float:
+        """Accuracy on (X, y); y as labels or one-hot."""
+        Xd, _ = self._input(X)
+        Y = self._targets(y, Xd.shape[0])
+        xp = self.backend.xp
+        logits, _ = nn.forward(xp, self.params, Xd, self.activation)
+        hits = xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
+        return float(xp.mean(xp.astype(hits, Xd.dtype)))
+
+    def loss_and_gradients(self, X, y):
+        """Mean cross-entropy (+ L2) and its gradients as host NumPy arrays."""
+        Xd, _ = self._input(X)
+        Y = self._targets(y, Xd.shape[0])
+        loss, grads, _ = nn.loss_and_grads(self.backend.xp, self.params, Xd, Y, self.activation, self.l2)
+        return float(loss), [self.backend.to_numpy(g) for g in grads]
+
+    # -- training -----------------------------------------------------------
+    def fit(
+        self,
+        X,
+        y,
+        epochs: int = 100,
+        batch_size: int | None = 64,
+        learning_rate: float = 0.001,
+        optimizer: str = "adam",
+        *,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        shuffle: bool = True,
+        seed: int | None = None,
+        callbacks: Sequence = (),
+        on_divergence: str = "stop",
+    ) -> train.History:
+        """Train; y is integer labels or one-hot. batch_size=None is full-batch.
+
+        seed fixes the shuffle order (default: the model's seed).
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise InputError(f"epochs must be a whole number of 0 or more, got {epochs!r}")
+        if batch_size is not None:
+            batch_size = _positive_int("batch_size", batch_size)
+        if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+            raise InputError(f"learning_rate must be a number above 0, got {learning_rate!r}")
+        if on_divergence not in ("stop", "raise"):
+            raise InputError(f"on_divergence must be 'stop' or 'raise', not {on_divergence!r}")
+        opt = optim.make_optimizer(optimizer, float(learning_rate), momentum, nesterov) \
+            if optimizer in optim.OPTIMIZERS else None
+        if opt is None:
+            raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(optim.OPTIMIZERS)}")
+        Xd, _ = self._input(X)
+        if Xd.shape[0] == 0:
+            raise InputError("X has no rows; training needs at least one sample")
+        Y = self._targets(y, Xd.shape[0])
+        self.history = train.run(
+            self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,
+            shuffle=shuffle, seed=self.seed if seed is None else seed,
+            callbacks=list(callbacks), on_divergence=on_divergence,
+        )
+        return self.history
+
+    def train(self, X, y, epochs: int, learning_rate: float) -> train.History:
+        """The article's call: full-batch gradient descent, no shuffling.
+
+        The loss is the mean over samples, so the article's learning rate
+        eta (on a summed loss over N samples) is eta * N here.
+        """
+        return self.fit(X, y, epochs=epochs, batch_size=None, learning_rate=learning_rate,
+                        optimizer="sgd", shuffle=False)
+
+    # -- parameters and files -----------------------------------------------
+    def get_params(self) -> list[np.ndarray]:
+        """Host NumPy copies: [W1, b1, W2, b2, ...], W (fan_in, fan_out), b (fan_out,)."""
+        return [self.backend.to_numpy(p) for p in self.params]
+
+    def set_params(self, params: Sequence) -> None:
+        expected = [s for a, b in zip(self.sizes[:-1], self.sizes[1:]) for s in ((a, b), (b,))]
+        params = [np.asarray(p) for p in params]
+        got = [p.shape for p in params]
+        if got != expected:
+            raise InputError(f"set_params needs arrays shaped {expected}, got {got}")
+        self.params = [self.backend.asarray(p, self.dtype) for p in params]
+        self._opt_state, self._step = None, 0
+
+    def config(self) -> dict:
+        """What it takes to rebuild this network (saved with the model)."""
+        return {"sizes": list(self.sizes), "activation": self.activation, "dtype": self.dtype,
+                "seed": self.seed, "init": self.init, "l2": self.l2}
+
+    def save(self, path) -> None:
+        from . import io
+
+        io.save(self, path)
+
+    @classmethod
+    def load(cls, path, backend: str | Backend | None = None) -> "MLP":
+        from . import io
+
+        return io.load(path, backend=backend)
+
+    def __repr__(self) -> str:
+        hidden = self.sizes[1:-1]
+        return (f"MLP({self.sizes[0]}, {hidden[0] if len(hidden) == 1 else hidden}, {self.sizes[-1]}, "
+                f"activation={self.activation!r}, backend={self.backend.spec!r}, dtype={self.dtype!r})")
+
+
+def _host_features(X) -> np.ndarray:
+    """Anything array-like that is not the backend's own array -> float host array."""
+    try:
+        host = np.asarray(X)
+    except Exception as exc:  # noqa: BLE001 - e.g. a tensor on another device
+        raise InputTypeError(f"cannot read X as an array ({exc}); pass a NumPy array") from exc
+    if host.dtype == object or host.dtype.kind not in "biuf":
+        raise InputTypeError(f"X must be numeric, got dtype {host.dtype}; convert it with X.astype(float)")
+    return host

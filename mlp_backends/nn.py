@@ -1,0 +1,120 @@
+"""The MLP's math as pure array-API functions: no NumPy, no state, no I/O.
+
+Every function takes the namespace `xp` of its arrays and returns new arrays
+(no in-place updates: JAX arrays are immutable). Arrays keep the dtype and
+device of their inputs; nothing here reads a value back to the host.
+
+Shapes: X (n, d); W_l (fan_in, fan_out); b_l (fan_out,); params is the flat
+list [W1, b1, W2, b2, ...]; Y (n, k) one-hot (or any rows that sum to 1).
+"""
+
+from __future__ import annotations
+
+ACTIVATIONS = ("sigmoid", "relu", "tanh")
+
+
+def sigmoid(xp, z):
+    # The tanh form never overflows, unlike 1 / (1 + exp(-z)) for z << 0.
+    return 0.5 * xp.tanh(0.5 * z) + 0.5
+
+
+def relu(xp, z):
+    return xp.where(z > 0, z, xp.zeros_like(z))
+
+
+def tanh(xp, z):
+    return xp.tanh(z)
+
+
+def activate(xp, name: str, z):
+    if name == "sigmoid":
+        return sigmoid(xp, z)
+    if name == "relu":
+        return relu(xp, z)
+    if name == "tanh":
+        return tanh(xp, z)
+    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def activation_grad(xp, name: str, a, g):
+    """g * f'(z), written with the activation's output a = f(z) (all three allow it)."""
+    if name == "sigmoid":
+        return g * a * (1 - a)
+    if name == "relu":
+        return xp.where(a > 0, g, xp.zeros_like(g))
+    if name == "tanh":
+        return g * (1 - a * a)
+    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def log_softmax(xp, logits):
+    """Row-wise log-softmax; the max of each row is subtracted so exp never overflows."""
+    shifted = logits - xp.max(logits, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+def softmax(xp, logits):
+    """Row-wise softmax. The article subtracts the whole batch's max, which turns
+    a row far below that max into 0/0; each row's own max cannot."""
+    e = xp.exp(logits - xp.max(logits, axis=1, keepdims=True))
+    return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def one_hot(xp, labels, num_classes: int, dtype):
+    """Integer labels (n,) -> one-hot (n, num_classes) on the labels' device."""
+    classes = xp.arange(num_classes, dtype=labels.dtype, device=labels.device)
+    return xp.astype(labels[:, None] == classes[None, :], dtype)
+
+
+def forward(xp, params, X, activation: str):
+    """Logits, and the input of every dense layer (X, h1, h2, ...) for backprop."""
+    inputs = [X]
+    h = X
+    n_layers = len(params) // 2
+    for i in range(n_layers):
+        z = h @ params[2 * i] + params[2 * i + 1]
+        if i == n_layers - 1:
+            return z, inputs
+        h = activate(xp, activation, z)
+        inputs.append(h)
+    raise ValueError("params must hold at least one (W, b) pair")
+
+
+def cross_entropy_sum(xp, logits, Y):
+    """Sum over rows of -sum(Y * log_softmax(logits)); divide by n for the mean."""
+    return -xp.sum(Y * log_softmax(xp, logits))
+
+
+def l2_penalty(xp, params, l2: float):
+    """0.5 * l2 * sum of squared weights (biases are not penalized)."""
+    return 0.5 * l2 * sum(xp.sum(W * W) for W in params[0::2])
+
+
+def backward(xp, params, inputs, delta, activation: str):
+    """Gradients of sum(loss) w.r.t. params, given delta = dloss/dlogits (n, k)."""
+    grads = [None] * len(params)
+    for i in range(len(params) // 2 - 1, -1, -1):
+        h = inputs[i]
+        grads[2 * i] = h.T @ delta
+        grads[2 * i + 1] = xp.sum(delta, axis=0)
+        if i > 0:
+            delta = activation_grad(xp, activation, h, delta @ params[2 * i].T)
+    return grads
+
+
+def loss_and_grads(xp, params, X, Y, activation: str, l2: float = 0.0, n=None):
+    """Mean cross-entropy plus L2 penalty, and its gradients.
+
+    n is the count the loss is averaged over (default: the rows of X). A
+    caller that splits a batch into parts passes the whole batch's n to each
+    part and adds the parts' results, then adds the penalty once.
+    """
+    n = X.shape[0] if n is None else n
+    logits, inputs = forward(xp, params, X, activation)
+    log_p = log_softmax(xp, logits)
+    loss = -xp.sum(Y * log_p) / n
+    grads = backward(xp, params, inputs, (xp.exp(log_p) - Y) / n, activation)
+    if l2:
+        loss = loss + l2_penalty(xp, params, l2)
+        grads = [g + l2 * p if i % 2 == 0 else g for i, (g, p) in enumerate(zip(grads, params))]
+    return loss, grads, logits

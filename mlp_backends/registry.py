@@ -1,0 +1,198 @@
+"""Backend discovery and choice.
+
+Plugins arrive only through the entry-point group `mlp_backends.backends`;
+this module never imports a plugin by name. Discovery and probes run once per
+process (on first use, never at import) and are cached; `refresh()` forgets
+them, for tests and for long-lived processes that install a plugin.
+
+Choice precedence: explicit argument > `use_backend(...)` context >
+`MLP_BACKEND` environment variable > auto.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import os
+import threading
+from importlib.metadata import entry_points
+from typing import Iterator
+
+from .backend import Backend, BackendInfo, Probe
+from .errors import BackendError
+
+GROUP = "mlp_backends.backends"
+ENV_VAR = "MLP_BACKEND"
+
+log = logging.getLogger(__name__)
+
+_context: contextvars.ContextVar[str | Backend | None] = contextvars.ContextVar(
+    "mlp_backends_backend", default=None
+)
+_lock = threading.Lock()
+_plugins: dict[str, tuple[type[Backend] | None, str]] | None = None  # name -> (class, source)
+_infos: dict[str, BackendInfo] = {}
+_instances: dict[str, Backend] = {}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _discover() -> dict[str, tuple[type[Backend] | None, str]]:
+    """Load every entry point; a broken one becomes an unusable row, never a crash."""
+    global _plugins
+    with _lock:
+        if _plugins is not None:
+            return _plugins
+        plugins: dict[str, tuple[type[Backend] | None, str]] = {}
+        for ep in entry_points(group=GROUP):
+            if ep.name in plugins:
+                continue  # the first distribution on sys.path wins, like imports
+            source = ep.value + (f" ({ep.dist.name})" if ep.dist else "")
+            try:
+                cls = ep.load()
+                if not (isinstance(cls, type) and issubclass(cls, Backend)):
+                    raise TypeError(f"{ep.value} is not a mlp_backends.Backend subclass")
+            except Exception as exc:  # noqa: BLE001 - a plugin may fail any way it likes
+                plugins[ep.name] = (None, source)
+                _infos[ep.name] = BackendInfo(
+                    ep.name, False, f"plugin failed to load: {_first_line(exc)}", source=source
+                )
+                continue
+            plugins[ep.name] = (cls, source)
+        _plugins = plugins
+        return plugins
+
+
+def _probe(name: str) -> BackendInfo:
+    if name in _infos:
+        return _infos[name]
+    cls, source = _discover()[name]
+    assert cls is not None  # a failed load already has its row in _infos
+    try:
+        found = cls.probe()
+        if not isinstance(found, Probe):
+            raise TypeError(f"probe() returned {type(found).__name__}, not Probe")
+    except Exception as exc:  # noqa: BLE001 - probe() must not raise, but may
+        found = Probe(False, f"probe failed: {_first_line(exc)}")
+    info = BackendInfo(
+        name=name,
+        usable=found.usable,
+        reason="" if found.usable else (found.reason or "not usable (no reason given)"),
+        devices=tuple(found.devices),
+        version=found.version,
+        is_gpu=found.is_gpu,
+        priority=cls.priority,
+        source=source,
+    )
+    _infos[name] = info
+    return info
+
+
+def refresh() -> None:
+    """Forget discovered plugins, probe results and backend instances."""
+    global _plugins
+    with _lock:
+        _plugins = None
+        _infos.clear()
+        _instances.clear()
+
+
+def list_backends(refresh_cache: bool = False) -> list[BackendInfo]:
+    """Every registered backend, usable or not, in registration order."""
+    if refresh_cache:
+        refresh()
+    # GPU-capable first, then by the plugin's priority: the order auto considers them.
+    return sorted((_probe(name) for name in _discover()), key=lambda i: (-i.priority, i.name))
+
+
+def usable_names() -> list[str]:
+    return [info.name for info in list_backends() if info.usable]
+
+
+def _parse(spec: str) -> tuple[str, str | None]:
+    name, _, device = spec.strip().partition(":")
+    return name.strip().lower(), (device.strip() or None)
+
+
+def auto_choice() -> tuple[str, str]:
+    """The backend auto picks, and why, in words: a usable GPU backend, else numpy."""
+    infos = list_backends()
+    gpus = sorted((i for i in infos if i.usable and i.is_gpu), key=lambda i: -i.priority)
+    if gpus:
+        chosen = gpus[0]
+        return chosen.name, f"a usable GPU backend (devices: {', '.join(chosen.devices) or 'default'})"
+    why = "; ".join(f"{i.name}: {i.reason or 'CPU only'}" for i in infos if i.priority > 0)
+    return "numpy", f"no usable GPU backend ({why or 'none registered'}); using numpy on the CPU"
+
+
+def _auto() -> Backend:
+    name, why = auto_choice()
+    log.info("auto: chose %s: %s", name, why)
+    return _instance(name, None)
+
+
+def _instance(name: str, device: str | None) -> Backend:
+    key = f"{name}:{device}"
+    if key in _instances:
+        return _instances[key]
+    plugins = _discover()
+    if name not in plugins:
+        raise BackendError(
+            f"unknown backend {name!r}; registered: {', '.join(plugins) or 'none'}; "
+            f"usable here: {', '.join(usable_names()) or 'none'}"
+        )
+    info = _probe(name)
+    if not info.usable:
+        raise BackendError(
+            f"backend {name!r} is not usable here ({info.reason}); "
+            f"usable here: {', '.join(usable_names()) or 'none'}; pick one of those"
+        )
+    cls = plugins[name][0]
+    assert cls is not None
+    try:
+        backend = cls(device)
+    except Exception as exc:  # noqa: BLE001 - a bad device id fails in the library
+        raise BackendError(
+            f"backend {name!r} cannot use device {device!r} ({_first_line(exc)}); "
+            f"devices here: {', '.join(info.devices) or 'default only'}"
+        ) from exc
+    _instances[key] = backend
+    return backend
+
+
+def get_backend(spec: str | Backend | None = None) -> Backend:
+    """The backend for `spec`: "auto", "name" or "name:device", or a Backend.
+
+    With no spec: the innermost `use_backend(...)`, else $MLP_BACKEND, else auto.
+    A backend named explicitly that cannot run here is an error, never a
+    silent fallback.
+    """
+    if spec is None:
+        spec = _context.get()
+    if spec is None:
+        spec = os.environ.get(ENV_VAR) or "auto"
+    if isinstance(spec, Backend):
+        return spec
+    if not isinstance(spec, str):
+        raise BackendError(f"backend must be a name like 'numpy' or 'torch:cpu', not {type(spec).__name__}")
+    name, device = _parse(spec)
+    if name == "auto":
+        if device is not None:
+            raise BackendError("'auto' takes no device; name the backend, e.g. 'cupy:1'")
+        return _auto()
+    return _instance(name, device)
+
+
+@contextlib.contextmanager
+def use_backend(spec: str | Backend) -> Iterator[Backend]:
+    """Make `spec` the default backend inside the block (per thread and task)."""
+    backend = get_backend(spec)  # fail here, not at first use
+    token = _context.set(backend)
+    try:
+        yield backend
+    finally:
+        _context.reset(token)

@@ -1,0 +1,75 @@
+"""Fixtures that run a test on every registered backend, in both dtypes.
+
+An unusable backend is skipped with the registry's own reason (pytest runs
+with -rs, so every skip and its reason shows in the summary).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from mlp_backends import get_backend, list_backends
+
+def pytest_sessionstart(session):
+    """CI names the backends that must run ($MLP_BACKENDS_REQUIRE): a skip there is a failure."""
+    required = [n for n in os.environ.get("MLP_BACKENDS_REQUIRE", "").split(",") if n]
+    infos = {i.name: i for i in list_backends()}
+    missing = [f"{n}: {infos[n].reason if n in infos else 'not registered'}"
+               for n in required if n not in infos or not infos[n].usable]
+    if missing:
+        raise pytest.UsageError("required backends are not usable: " + "; ".join(missing))
+
+
+# The strict library's second device proves that nothing falls back to the default device.
+EXTRA_DEVICES = {"array_api_strict": ["array_api_strict:device1"]}
+
+
+def _backend_params(dtypes):
+    params = []
+    for info in list_backends():
+        specs = [info.name, *EXTRA_DEVICES.get(info.name, [])]
+        for spec in specs:
+            for dtype in dtypes:
+                marks = [] if info.usable else [pytest.mark.skip(reason=f"{info.name}: {info.reason}")]
+                params.append(pytest.param((spec, dtype), id=f"{spec}-{dtype}", marks=marks))
+    return params
+
+
+@pytest.fixture(params=_backend_params(("float32", "float64")))
+def backend(request):
+    """(Backend, dtype) for every registered backend and both dtypes."""
+    spec, dtype = request.param
+    return get_backend(spec), dtype
+
+
+@pytest.fixture(params=_backend_params(("float32",)))
+def backend32(request):
+    """Every registered backend in float32 only (for the slower, training-sized tests)."""
+    spec, _ = request.param
+    return get_backend(spec)
+
+
+def tolerance(dtype: str) -> dict:
+    """Dtype-aware closeness for comparisons against the NumPy float64 reference."""
+    return {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits, a fixed stratified split, standardized on the train part."""
+    from mlp_backends import data
+
+    return data.load("digits", seed=0)
+
+
+@pytest.fixture
+def blobs():
+    """A small, well-separated 3-class problem, cheap enough for every test."""
+    rng = np.random.default_rng(1)
+    centers = rng.normal(scale=3.0, size=(3, 5))
+    y = rng.integers(0, 3, size=60)
+    X = centers[y] + rng.normal(size=(60, 5))
+    return X, y
