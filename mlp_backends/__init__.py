@@ -10,7 +10,7 @@ from .backend import Backend, BackendInfo, Probe
 from .errors import BackendError, InputError, InputTypeError, ModelFileError, UsageError
 from .model import MLP
 from .registry import get_backend, list_backends, use_backend
-from .train import DivergedError, History
+from .train import DivergedError, EarlyStopping, History
 
 __version__ = "0.1.0"
 
@@ -20,6 +20,7 @@ __all__ = [
     "BackendError",
     "BackendInfo",
     "DivergedError",
+    "EarlyStopping",
     "History",
     "InputError",
     "InputTypeError",

@@ -155,6 +155,12 @@ class MLP:
         hits = xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
         return float(xp.mean(xp.astype(hits, Xd.dtype)))
 
+    def loss(self, X, y) -> float:
+        """Mean cross-entropy (+ L2, as in training) on (X, y); y as labels or one-hot."""
+        Xd, _ = self._input(X)
+        loss, _ = train.evaluate(self.backend.xp, self, Xd, self._targets(y, Xd.shape[0]))
+        return float(loss)
+
     def loss_and_gradients(self, X, y):
         """Mean cross-entropy (+ L2) and its gradients as host NumPy arrays."""
         Xd, _ = self._input(X)
@@ -178,10 +184,13 @@ class MLP:
         seed: int | None = None,
         callbacks: Sequence = (),
         on_divergence: str = "stop",
+        validation_data=None,
     ) -> train.History:
         """Train; y is integer labels or one-hot. batch_size=None is full-batch.
 
         seed fixes the shuffle order (default: the model's seed).
+        validation_data=(X_val, y_val) adds val_loss and val_accuracy to
+        every epoch's logs and to the history (`history["val_loss"]`).
         """
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise InputError(f"epochs must be a whole number of 0 or more, got {epochs!r}")
@@ -199,10 +208,18 @@ class MLP:
         if Xd.shape[0] == 0:
             raise InputError("X has no rows; training needs at least one sample")
         Y = self._targets(y, Xd.shape[0])
+        validation = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise InputError("validation_data must be a pair (X_val, y_val)")
+            Xv, _ = self._input(validation_data[0])
+            if Xv.shape[0] == 0:
+                raise InputError("validation_data has no rows; pass at least one sample or None")
+            validation = (Xv, self._targets(validation_data[1], Xv.shape[0]))
         self.history = train.run(
             self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,
             shuffle=shuffle, seed=self.seed if seed is None else seed,
-            callbacks=list(callbacks), on_divergence=on_divergence,
+            callbacks=list(callbacks), on_divergence=on_divergence, validation=validation,
         )
         return self.history
 

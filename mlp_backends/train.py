@@ -16,11 +16,20 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from . import nn
+from .errors import InputError
 
 
 class Callback(Protocol):
+    """Any object with `on_epoch_end`; `on_train_begin(model)` and
+    `on_train_end(model, history)` are called too when a callback has them."""
+
     def on_epoch_end(self, model, logs: dict[str, Any]) -> bool | None:
-        """Called once per epoch with its figures; return True to stop training."""
+        """Called once per epoch with its figures; return True to stop training.
+
+        logs holds epoch, loss, accuracy, time, and val_loss, val_accuracy
+        when fit was given validation data. A callback that stops may set
+        `stop_reason` (a sentence) for `History.stopped_early`.
+        """
 
 
 @dataclass
@@ -81,12 +90,17 @@ def run(
     seed: int | None,
     callbacks: list = (),
     on_divergence: str = "stop",
+    validation=None,
     state=None,
     start_step: int = 0,
     start_epoch: int = 0,
     history: History | None = None,
 ) -> History:
-    """Train `model` in place on device arrays X (n, d) and Y (n, k)."""
+    """Train `model` in place on device arrays X (n, d) and Y (n, k).
+
+    validation: optional device arrays (X_val, Y_val), scored after every
+    epoch (val_loss, val_accuracy) and read back with the epoch's own figures.
+    """
     backend = model.backend
     xp = backend.xp
     n = X.shape[0]
@@ -97,6 +111,9 @@ def run(
     history = History() if history is None else history
     t = start_step
     whole = batch == n and not shuffle  # the article's full batch: no gathering at all
+    for callback in callbacks:
+        if hasattr(callback, "on_train_begin"):
+            callback.on_train_begin(model)
 
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
@@ -113,10 +130,15 @@ def run(
             model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
             loss_sum = loss_sum + loss * Xb.shape[0]
             correct = correct + hits
+        figures = [loss_sum / n, correct / n]
+        if validation is not None:
+            figures += evaluate(xp, model, *validation)
         # The one host read of the epoch.
-        loss_host, correct_host = (float(v) for v in backend.to_numpy(xp.stack([loss_sum, correct])))
-        logs = {"epoch": epoch + 1, "loss": loss_host / n, "accuracy": correct_host / n,
+        host = [float(v) for v in backend.to_numpy(xp.stack(figures))]
+        logs = {"epoch": epoch + 1, "loss": host[0], "accuracy": host[1],
                 "time": time.perf_counter() - started}
+        if validation is not None:
+            logs["val_loss"], logs["val_accuracy"] = host[2], host[3]
         if not math.isfinite(logs["loss"]):
             model.params = before
             message = (f"training diverged in epoch {epoch + 1}: the loss became {logs['loss']}; "
@@ -131,8 +153,76 @@ def run(
             stop = bool(callback.on_epoch_end(model, logs)) or stop
         history.append(logs)
         if stop:
+            reasons = [getattr(c, "stop_reason", "") for c in callbacks]
+            history.stopped_early = " ".join(r for r in reasons if r) or f"a callback stopped training after epoch {epoch + 1}"
             break
+    for callback in callbacks:
+        if hasattr(callback, "on_train_end"):
+            callback.on_train_end(model, history)
     return history
+
+
+def evaluate(xp, model, X, Y) -> list:
+    """Mean cross-entropy (+ L2, as in training) and accuracy of `model` on device arrays."""
+    logits, _ = nn.forward(xp, model.params, X, model.activation)
+    loss = nn.cross_entropy_sum(xp, logits, Y) / X.shape[0]
+    if model.l2:
+        loss = loss + nn.l2_penalty(xp, model.params, model.l2)
+    hits = xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
+    return [loss, xp.mean(xp.astype(hits, X.dtype))]
+
+
+class EarlyStopping:
+    """Stop when `monitor` has not improved by more than `min_delta` for
+    `patience` epochs in a row, and give the model back its best parameters.
+
+    monitor: "val_loss" (the default; it falls back to "loss" when fit has no
+    validation data), "loss", "val_accuracy" or "accuracy". Losses must go
+    down, accuracies up. Parameters are kept by reference, which is safe
+    because every update makes new arrays (no in-place updates anywhere).
+    """
+
+    def __init__(self, patience: int = 10, monitor: str = "val_loss", min_delta: float = 0.0,
+                 restore_best: bool = True):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise InputError(f"patience must be a whole number of at least 1, got {patience!r}")
+        if monitor not in ("val_loss", "loss", "val_accuracy", "accuracy"):
+            raise InputError(f"monitor must be val_loss, loss, val_accuracy or accuracy, not {monitor!r}")
+        if not min_delta >= 0:
+            raise InputError(f"min_delta must be 0 or more, got {min_delta!r}")
+        self.patience, self.monitor, self.min_delta, self.restore_best = patience, monitor, min_delta, restore_best
+        self.on_train_begin(None)
+
+    def on_train_begin(self, model) -> None:
+        self.best = math.inf
+        self.best_epoch = 0
+        self.best_params = None
+        self.wait = 0
+        self.monitored = self.monitor
+        self.stop_reason = ""
+        self.last_epoch = 0
+
+    def on_epoch_end(self, model, logs) -> bool:
+        key = self.monitor if self.monitor in logs else self.monitor.removeprefix("val_")
+        self.monitored, self.last_epoch = key, logs["epoch"]
+        sign = -1.0 if key.endswith("accuracy") else 1.0  # compare as "smaller is better"
+        value = sign * logs[key]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.best_params, self.wait = value, logs["epoch"], model.params, 0
+            return False
+        self.wait += 1
+        if self.wait < self.patience:
+            return False
+        self.stop_reason = (f"early stopping after epoch {logs['epoch']}: {key} has not improved for "
+                            f"{self.patience} epochs; best {key} {sign * self.best:.4f} in epoch {self.best_epoch}")
+        return True
+
+    def on_train_end(self, model, history) -> None:
+        if self.restore_best and self.best_params is not None and self.best_epoch < self.last_epoch:
+            model.params = self.best_params
+            if self.stop_reason:
+                self.stop_reason += "; restored its parameters"
+                history.stopped_early = self.stop_reason
 
 
 def one_hot_targets(backend, y, num_classes: int, dtype: str):
