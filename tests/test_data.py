@@ -3,20 +3,10 @@
 
 from __future__ import annotations
 
-import gzip
-import struct
-
 import numpy as np
 import pytest
 
 from mlp_backends import InputError, data
-
-
-def write_idx(path, array: np.ndarray, code: int = 0x08, compress: bool = False) -> None:
-    """An IDX file as the MNIST format defines it: magic, big-endian dims, then the data."""
-    big = array.astype(array.dtype.newbyteorder(">"))
-    raw = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + big.tobytes()
-    (gzip.open if compress else open)(path, "wb").write(raw)
 
 
 @pytest.fixture
@@ -95,7 +85,7 @@ def test_csv_without_labels_is_features_only_when_the_width_says_so(tmp_path):
 
 
 @pytest.mark.parametrize("compress", [False, True])
-def test_mnist_idx_files_plain_and_gzipped(tmp_path, images, compress):
+def test_mnist_idx_files_plain_and_gzipped(tmp_path, images, compress, write_idx):
     X, y = images
     gz = ".gz" if compress else ""
     write_idx(tmp_path / f"train-images-idx3-ubyte{gz}", X, compress=compress)
@@ -105,7 +95,7 @@ def test_mnist_idx_files_plain_and_gzipped(tmp_path, images, compress):
     np.testing.assert_array_equal(ds.y, y)
 
 
-def test_idx_float_data_and_fashion_mnist_names(tmp_path, images):
+def test_idx_float_data_and_fashion_mnist_names(tmp_path, images, write_idx):
     X, y = images
     write_idx(tmp_path / "t10k-images-idx3-ubyte", X.astype(np.float32) / 255, code=0x0D)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", y)
@@ -113,7 +103,7 @@ def test_idx_float_data_and_fashion_mnist_names(tmp_path, images):
     np.testing.assert_allclose(ds.X, X.reshape(12, 12) / 255, rtol=1e-6)
 
 
-def _bad_files(tmp_path, images):
+def _bad_files(tmp_path, images, write_idx):
     """(source, match) pairs: each bad input and the words its one-line error must hold."""
     X, y = images
     t = tmp_path
@@ -163,8 +153,8 @@ def _bad_files(tmp_path, images):
     ]
 
 
-def test_each_bad_input_is_a_clear_one_line_error(tmp_path, images):
-    for source, match in _bad_files(tmp_path, images):
+def test_each_bad_input_is_a_clear_one_line_error(tmp_path, images, write_idx):
+    for source, match in _bad_files(tmp_path, images, write_idx):
         with pytest.raises(InputError) as info:
             data.read(source)
         message = str(info.value)
