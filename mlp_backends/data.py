@@ -203,7 +203,7 @@ def read(source: str, *, target: str | None = None, n_features: int | None = Non
     if reader is None:
         if "idx1-ubyte" in lower:
             raise InputError(f"{source} is an IDX labels file; pass the images file (*-idx3-ubyte) instead")
-        raise InputError(f"unknown data set or file type {source!r}; use one of {', '.join(BUILTIN)}, "
+        raise InputError(f"unknown data set {source!r}; use one of {', '.join(BUILTIN)}, "
                          "synthetic:n=...,d=...,classes=..., or a .npz, .csv or *-idx3-ubyte[.gz] file")
     if not path.is_file():
         raise InputError(f"no file at {source}; check the path")
