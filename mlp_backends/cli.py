@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,18 +44,6 @@ def _choose_backend(spec: str | None):
     else:
         why = auto_choice()[1]
     return backend, why
-
-
-def _atomic_text(path: str, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- per-epoch output ---------------------------------------------------------
@@ -237,7 +224,9 @@ def _cmd_predict(args) -> int:
         writer.writerow(["label"])
         writer.writerows([c] for c in classes[model.predict(X)])
     if args.out:
-        _atomic_text(args.out, out.getvalue())
+        from .io import atomic_write
+
+        atomic_write(args.out, lambda f: f.write(out.getvalue()), mode="w")
         print(f"wrote {len(X)} predictions to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(out.getvalue())

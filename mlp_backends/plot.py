@@ -7,11 +7,10 @@ no display is needed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from .errors import InputError
+from .io import atomic_write
 
 INSTALL_HINT = "pip install 'mlp-backends[plot]' (or pip install matplotlib)"
 
@@ -38,11 +37,12 @@ def plot_history(history, path, title: str = "", kept_epoch: int | None = None) 
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist; create it first")
     epochs = list(range(1, len(history) + 1))
+    marker = "." if len(epochs) <= 50 else None  # dots on long runs only blur the line
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for ax, key, label in ((ax_loss, "loss", "loss (cross-entropy)"), (ax_acc, "accuracy", "accuracy")):
-        ax.plot(epochs, history[key], marker=".", label=f"train {key}")
+        ax.plot(epochs, history[key], marker=marker, label=f"train {key}")
         if f"val_{key}" in history.extra:
-            ax.plot(epochs, history[f"val_{key}"], marker=".", label=f"validation {key}")
+            ax.plot(epochs, history[f"val_{key}"], marker=marker, label=f"validation {key}")
         if kept_epoch:
             ax.axvline(kept_epoch, color="grey", linestyle="--", label=f"kept (epoch {kept_epoch})")
         ax.set_xlabel("epoch")
@@ -52,14 +52,8 @@ def plot_history(history, path, title: str = "", kept_epoch: int | None = None) 
     ax_loss.set_yscale("log")  # losses fall over orders of magnitude
     if title:
         fig.suptitle(title)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     finally:
         plt.close(fig)
     return path

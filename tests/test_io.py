@@ -123,3 +123,13 @@ def test_the_metadata_is_plain_json(saved):
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(z[io.META_KEY].tobytes().decode())
     assert meta["backend"] == "numpy"
+
+
+def test_saved_files_get_the_usual_permissions(saved):
+    """The temporary file is private (0600); the saved model must not stay that way."""
+    import os
+
+    _, path = saved
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
