@@ -45,7 +45,7 @@ class Standardizer:
         dtype = X.dtype if X.dtype.kind == "f" else np.float64
         if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
             raise InputError(f"the data has shape {X.shape} but the model's standardization expects "
-                             f"{self.mean.shape[0]} features per row")
+                             f"{self.mean.shape[0]} features per row; pass data with the columns the model was trained on")
         return ((X - self.mean.astype(dtype)) / self.scale.astype(dtype)).astype(dtype, copy=False)
 
     def as_dict(self) -> dict:

@@ -74,3 +74,20 @@ def test_evaluate_refuses_labels_the_model_never_saw(tmp_path, capsys):
     (tmp_path / "w.csv").write_text("a,b,c,d\n1,2,3,4\n")  # three features and a label: one too many
     assert cli.main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "w.csv"), "--backend", "numpy"]) == 2
     assert "X must have shape (n_samples, 2), got (1, 3)" in capsys.readouterr().err
+
+
+def test_debug_before_the_subcommand_raises_instead_of_exit_2():
+    from mlp_backends import InputError
+
+    with pytest.raises(InputError, match="unknown data set"):
+        cli.main(["--debug", "train", "--data", "nosuch"])
+
+
+def test_anything_else_exits_1_with_one_line(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "_cmd_backends", broken)
+    assert cli.main(["backends"]) == 1
+    err = capsys.readouterr().err
+    assert err == "mlp-backends: internal error: RuntimeError: a bug (run again with --debug for the traceback)\n"

@@ -174,3 +174,11 @@ def test_bad_target_and_split_sizes(tmp_path):
         data.split(X, y)
     with pytest.raises(InputError, match="test_size must be a fraction"):
         data.split(X, y, test_size=1.5)
+
+
+def test_synthetic_class_means_lie_about_sep_sqrt2_apart_in_any_dimension():
+    for d in (10, 784):
+        ds = data.read(f"synthetic:n=4000,d={d},classes=8,sep=3")
+        means = np.array([ds.X[ds.y == k].mean(axis=0) for k in range(8)])
+        gaps = [np.linalg.norm(means[i] - means[j]) for i in range(8) for j in range(i)]
+        assert np.mean(gaps) == pytest.approx(3 * np.sqrt(2), rel=0.25), d
