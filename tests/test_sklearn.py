@@ -115,3 +115,13 @@ def test_pickles_without_backend_objects_and_predicts_the_same(iris):
     assert b"_rebuild_tensor" not in blob and b"array_api_compat" not in blob  # host arrays only
     again = pickle.loads(blob)
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
+def test_divergence_is_a_convergence_warning_not_silence(iris):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = iris
+    with pytest.warns(ConvergenceWarning, match="diverged"), np.errstate(all="ignore"):
+        clf = MLPClassifier(optimizer="sgd", learning_rate=1e30, max_iter=20, tol=0, random_state=0,
+                            backend="numpy").fit(X * 1e10, y)
+    assert all(np.isfinite(p).all() for p in clf.model_.get_params())  # the last finite parameters
