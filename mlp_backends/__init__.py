@@ -10,7 +10,7 @@ from .backend import Backend, BackendInfo, Probe
 from .errors import BackendError, DeviceMemoryError, InputError, InputTypeError, ModelFileError, UsageError
 from .model import MLP
 from .registry import get_backend, list_backends, use_backend
-from .train import DivergedError, History, TrainingInterrupted
+from .train import DivergedError, EarlyStopping, History, TrainingInterrupted
 
 __version__ = "0.1.0"
 
@@ -21,6 +21,7 @@ __all__ = [
     "BackendInfo",
     "DeviceMemoryError",
     "DivergedError",
+    "EarlyStopping",
     "History",
     "InputError",
     "InputTypeError",

@@ -1,4 +1,4 @@
-"""The `mlp-backends` command.
+"""The `mlp-backends` command: backends, train, predict, evaluate.
 
 Exit codes: 0 success; 2 bad usage or input (one line on stderr, no
 traceback unless --debug); 1 anything else.
@@ -7,19 +7,109 @@ traceback unless --debug); 1 anything else.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import time
+from pathlib import Path
 
 from . import __version__
-from .errors import UsageError
+from .errors import InputError, UsageError
+
+PROG = "mlp-backends"
 
 
+# -- helpers ------------------------------------------------------------------
+def _writable(path: str | None, what: str) -> None:
+    """Fail before training, not after it, when an output cannot be written."""
+    if path is None:
+        return
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write {what} to {path}: folder {folder} does not exist; create it first")
+    if Path(path).is_dir():
+        raise InputError(f"cannot write {what} to {path}: it is a folder; give a file name")
+
+
+def _choose_backend(spec: str | None):
+    """The backend and why it was chosen, in words."""
+    from .registry import ENV_VAR, auto_choice, get_backend
+
+    backend = get_backend(spec)
+    if spec and spec != "auto":
+        why = "named with --backend"
+    elif not spec and os.environ.get(ENV_VAR) and os.environ[ENV_VAR] != "auto":
+        why = f"from ${ENV_VAR}"
+    else:
+        why = auto_choice()[1]
+    return backend, why
+
+
+# -- per-epoch output ---------------------------------------------------------
+def _epoch_figures(logs: dict) -> str:
+    text = f"loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.4f}"
+    if "val_loss" in logs:
+        text += f"  val_loss {logs['val_loss']:.4f}  val_accuracy {logs['val_accuracy']:.4f}"
+    return text
+
+
+class Progress:
+    """A tqdm bar over the epochs on a terminal; one plain line per epoch otherwise."""
+
+    def __init__(self, epochs: int, stream=None, tty: bool | None = None):
+        self.epochs, self.stream = epochs, stream or sys.stdout
+        tty = self.stream.isatty() if tty is None else tty
+        self.bar = None
+        if tty:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # plain lines are fine without the extra
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=epochs, unit="epoch", file=self.stream, dynamic_ncols=True, leave=True)
+
+    def on_epoch_end(self, model, logs) -> bool:
+        if self.bar is not None:
+            figures = {"loss": f"{logs['loss']:.4f}", "accuracy": f"{logs['accuracy']:.4f}"}
+            if "val_loss" in logs:
+                figures.update(val_loss=f"{logs['val_loss']:.4f}", val_accuracy=f"{logs['val_accuracy']:.4f}")
+            self.bar.set_postfix(figures, refresh=False)
+            self.bar.update(1)
+        else:
+            print(f"epoch {logs['epoch']:>4}/{self.epochs}  {_epoch_figures(logs)}  "
+                  f"({logs['time'] * 1000:.0f} ms)", file=self.stream, flush=True)
+        return False
+
+    def on_train_end(self, model, history) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class JsonLines:
+    """--log-json: one JSON object per epoch, flushed as it happens (tail -f works)."""
+
+    def __init__(self, path: str):
+        self.file = open(path, "w")
+
+    def on_epoch_end(self, model, logs) -> bool:
+        self.file.write(json.dumps(logs) + "\n")
+        self.file.flush()
+        return False
+
+    def on_train_end(self, model, history) -> None:
+        self.file.close()
+
+
+# -- commands -----------------------------------------------------------------
 def _cmd_backends(args) -> int:
     from .registry import list_backends
 
     rows = list_backends()
-    width = max(len(r.name) for r in rows)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        return 0
+    width = max([len("backend")] + [len(r.name) for r in rows])
     print(f"{'backend':<{width}}  usable  {'version':<12}  devices / reason")
     for r in rows:
         where = ", ".join(r.devices) if r.usable else r.reason
@@ -30,74 +120,263 @@ def _cmd_backends(args) -> int:
 def _cmd_train(args) -> int:
     from . import data
     from .model import MLP
-    from .registry import auto_choice, get_backend
+    from .train import EarlyStopping
 
-    spec = args.backend
-    backend = get_backend(spec)
-    why = auto_choice()[1] if (spec or "auto") == "auto" else "named with --backend"
+    for path, what in ((args.save, "the model"), (args.plot, "the plot"), (args.log_json, "the log")):
+        _writable(path, what)
+    if args.plot:
+        from .plot import require_matplotlib
+
+        require_matplotlib()  # before training, so a missing extra costs nothing
+    if args.epochs < 1:
+        raise InputError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.early_stopping < 0:
+        raise InputError(f"--early-stopping takes a patience of 1 or more epochs, got {args.early_stopping}")
+
+    backend, why = _choose_backend(args.backend)
     print(f"backend: {backend.spec} ({why})")
-
-    ds = data.load(args.data, seed=args.seed)
+    ds = data.load(args.data, seed=args.seed, target=args.target, test_size=args.test_size,
+                   validation_size=args.validation_split)
     model = MLP(ds.n_features, args.hidden, ds.n_classes, args.activation,
-                backend=backend, dtype=args.dtype, seed=args.seed)
-    print(f"data: {ds.name}, {len(ds.y_train)} train / {len(ds.y_test)} test samples, "
+                backend=backend, dtype=args.dtype, seed=args.seed, l2=args.l2)
+    val = "" if ds.X_val is None else f" / {len(ds.y_val)} validation"
+    print(f"data: {ds.name}, {len(ds.y_train)} train{val} / {len(ds.y_test)} test samples, "
           f"{ds.n_features} features, {ds.n_classes} classes; model: {model}")
 
-    class PrintEpoch:
-        def on_epoch_end(self, model, logs):
-            print(f"epoch {logs['epoch']:>4}/{args.epochs}  loss {logs['loss']:.4f}  "
-                  f"accuracy {logs['accuracy']:.4f}  ({logs['time'] * 1000:.0f} ms)")
+    callbacks = []
+    if not args.quiet:
+        callbacks.append(Progress(args.epochs))
+    if args.log_json:
+        callbacks.append(JsonLines(args.log_json))
+    stopper = EarlyStopping(patience=args.early_stopping) if args.early_stopping else None
+    if stopper:
+        callbacks.append(stopper)
+    validation = None if ds.X_val is None else (ds.X_val, ds.y_val)
 
     started = time.perf_counter()
     history = model.fit(ds.X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, optimizer=args.optimizer,
-                        callbacks=[PrintEpoch()])
+                        callbacks=callbacks, validation_data=validation)
     wall = time.perf_counter() - started
     if history.stopped_early:
         print(history.stopped_early)
-    print(f"train accuracy: {model.score(ds.X_train, ds.y_train):.4f}")
-    print(f"test accuracy: {model.score(ds.X_test, ds.y_test):.4f}")
-    print(f"wall time: {wall:.2f} s")
+    parts = [("train", ds.X_train, ds.y_train)]
+    if validation is not None:
+        parts.append(("validation", *validation))
+    parts.append(("test", ds.X_test, ds.y_test))
+    for name, X, y in parts:
+        print(f"{name} accuracy: {model.score(X, y):.4f}")
+        print(f"{name} loss: {model.loss(X, y):.4f}")
+    print(f"wall time: {wall:.2f} s ({len(history)} epochs)")
+
+    if args.save:
+        model.extra = {
+            "classes": ds.classes,
+            "standardization": ds.standardizer.as_dict() if ds.standardizer else None,
+            "training": {
+                "data": args.data, "target": args.target, "test_size": args.test_size,
+                "validation_split": args.validation_split, "epochs": args.epochs, "epochs_run": len(history),
+                "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                "optimizer": args.optimizer, "l2": args.l2, "seed": args.seed,
+                "early_stopping": args.early_stopping, "backend": backend.spec,
+            },
+        }
+        model.save(args.save)
+        print(f"saved model: {args.save}")
+    if args.plot:
+        from .plot import plot_history
+
+        kept = stopper.best_epoch if stopper and "restored" in history.stopped_early else None
+        plot_history(history, args.plot, title=f"{ds.name}: {model}", kept_epoch=kept)
+        print(f"saved plot: {args.plot}")
     return 0
 
 
+def _load_for_inference(args):
+    """The model, the data's features prepared as in training, and the raw labels (or None)."""
+    import numpy as np
+
+    from . import data
+    from .model import MLP
+
+    model = MLP.load(args.model, backend=args.backend)
+    ds = data.read(args.data, target=args.target, n_features=model.sizes[0])
+    scaling = model.extra.get("standardization")
+    X = data.Standardizer.from_dict(scaling).transform(ds.X) if scaling else ds.X
+    classes = model.extra.get("classes") or list(range(model.sizes[-1]))
+    if len(classes) != model.sizes[-1]:
+        raise InputError(f"{args.model} lists {len(classes)} classes for {model.sizes[-1]} outputs; save it again")
+    return model, X, ds.y, np.asarray(classes, dtype=object)
+
+
+def _cmd_predict(args) -> int:
+    import csv
+    import io
+
+    model, X, _, classes = _load_for_inference(args)
+    _writable(args.out, "predictions")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if args.proba:
+        writer.writerow([str(c) for c in classes])
+        writer.writerows([f"{p:.6g}" for p in row] for row in model.predict_proba(X))
+    else:
+        writer.writerow(["label"])
+        writer.writerows([c] for c in classes[model.predict(X)])
+    if args.out:
+        from .io import atomic_write
+
+        atomic_write(args.out, lambda f: f.write(out.getvalue()), mode="w")
+        print(f"wrote {len(X)} predictions to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(out.getvalue())
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import numpy as np
+
+    model, X, y_raw, classes = _load_for_inference(args)
+    if y_raw is None:
+        raise InputError(f"{args.data} has no labels; evaluate needs them (use --target to name the label column)")
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    unknown = sorted({str(v) for v in y_raw.tolist() if v not in index})
+    if unknown:
+        raise InputError(f"{args.data} has labels the model does not know: {', '.join(unknown[:5])}; "
+                         f"its classes are {', '.join(map(str, classes[:20]))}")
+    y = np.array([index[v] for v in y_raw.tolist()], dtype=np.int64)
+    pred = model.predict(X)
+    k = len(classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    correct = int(np.trace(confusion))
+    print(f"data: {args.data}, {len(y)} samples; model: {model}")
+    print(f"accuracy: {correct / len(y):.4f} ({correct}/{len(y)})")
+    print(f"loss: {model.loss(X, y):.4f}")
+    names = [str(c) for c in classes]
+    w = max(5, *map(len, names))
+    print()
+    print(f"{'class':<{w}}  precision  recall  support")
+    for i, name in enumerate(names):
+        predicted, actual = confusion[:, i].sum(), confusion[i, :].sum()
+        precision = f"{confusion[i, i] / predicted:.4f}" if predicted else "-"
+        recall = f"{confusion[i, i] / actual:.4f}" if actual else "-"
+        print(f"{name:<{w}}  {precision:>9}  {recall:>6}  {actual:>7}")
+    print()
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    cw = max(len(str(confusion.max())), *map(len, names))
+    print(" " * w + "  " + " ".join(f"{n:>{cw}}" for n in names))
+    for name, row in zip(names, confusion):
+        print(f"{name:<{w}}  " + " ".join(f"{v:>{cw}}" for v in row))
+    return 0
+
+
+# -- the parser -----------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line (what is wrong, then where to look), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mlp-backends",
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks and debug logs")
+    parser = _Parser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug],
         description="Train a multi-layer perceptron on NumPy, CuPy, PyTorch, JAX or any backend plugin.",
+        epilog=_examples(f"{PROG} backends", f"{PROG} train", f"{PROG} train --data iris --save iris.npz",
+                         f"{PROG} predict iris.npz iris", f"{PROG} evaluate iris.npz iris",
+                         f"{PROG} COMMAND --help"),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("backends", help="list registered backends and whether they run here")
+    def command(name, help, examples):
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                              parents=[debug], formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=_examples(*examples))
+
+    p = command("backends", "list registered backends and whether they run here",
+                [f"{PROG} backends", f"{PROG} backends --json"])
+    p.add_argument("--json", action="store_true", help="print a JSON list (for scripts)")
     p.set_defaults(func=_cmd_backends)
 
-    p = sub.add_parser(
-        "train", help="train on a data set (default: digits, automatic backend)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  mlp-backends train\n  mlp-backends train --backend torch --hidden 128 64",
-    )
-    p.add_argument("--data", default="digits", help="built-in data set (default: digits)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N",
+    p = command("train", "train on a data set (default: digits, automatic backend)", [
+        f"{PROG} train",
+        f"{PROG} train --backend torch --hidden 128 64 --epochs 50",
+        f"{PROG} train --data flowers.csv --target species --save flowers.npz",
+        f"{PROG} train --data ~/mnist/train-images-idx3-ubyte.gz --hidden 256 --validation-split 0.1 "
+        "--early-stopping 5 --plot curves.png",
+        f"{PROG} train --data synthetic:n=60000,d=784,classes=10 --quiet --log-json log.jsonl",
+    ])
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default="digits", metavar="SOURCE",
+                   help="digits (default), iris, wine, breast-cancer, synthetic:n=N,d=D,classes=K,seed=S, "
+                        "or a .npz (X, y), .csv (with a header) or *-idx3-ubyte[.gz] file")
+    g.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
+    g.add_argument("--test-size", type=float, default=0.25, metavar="F",
+                   help="fraction held out for the test (default: 0.25; stratified)")
+    g.add_argument("--validation-split", type=float, default=0.0, metavar="F",
+                   help="fraction of the training part held out for validation (default: none)")
+    g = p.add_argument_group("model")
+    g.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N",
                    help="hidden layer sizes (default: 64)")
-    p.add_argument("--activation", default="relu", choices=["sigmoid", "relu", "tanh"])
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "momentum", "adam"])
-    p.add_argument("--learning-rate", "--lr", type=float, default=0.003)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--backend", default=None,
+    g.add_argument("--activation", default="relu", choices=["sigmoid", "relu", "tanh"],
+                   help="hidden activation (default: relu)")
+    g.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="(default: float32)")
+    g.add_argument("--backend", default=None, metavar="SPEC",
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
+    g = p.add_argument_group("training")
+    g.add_argument("--optimizer", default="adam", choices=["sgd", "momentum", "adam"], help="(default: adam)")
+    g.add_argument("--learning-rate", "--lr", type=float, default=0.003, metavar="LR", help="(default: 0.003)")
+    g.add_argument("--batch-size", type=int, default=32, metavar="N", help="(default: 32)")
+    g.add_argument("--epochs", type=int, default=30, metavar="N", help="(default: 30)")
+    g.add_argument("--l2", type=float, default=0.0, metavar="L", help="weight penalty (default: 0)")
+    g.add_argument("--seed", type=int, default=0, help="for the split, the weights and the shuffles (default: 0)")
+    g.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                   help="stop when the validation loss (the training loss without --validation-split) "
+                        "has not improved for PATIENCE epochs, and keep the best parameters")
+    g = p.add_argument_group("output")
+    g.add_argument("--save", metavar="MODEL.npz", help="save the trained model (with its classes and scaling)")
+    g.add_argument("--plot", metavar="CURVES.png", help="plot loss and accuracy per epoch (needs matplotlib)")
+    g.add_argument("--log-json", metavar="FILE", help="write one JSON line per epoch")
+    g.add_argument("--quiet", "-q", action="store_true", help="no per-epoch progress")
     p.set_defaults(func=_cmd_train)
+
+    for name, help, examples in (
+        ("predict", "predict labels (or probabilities) for the rows of a data source, as CSV",
+         [f"{PROG} predict model.npz new.csv", f"{PROG} predict model.npz new.csv --proba --out proba.csv",
+          f"{PROG} predict model.npz digits --backend torch"]),
+        ("evaluate", "accuracy, per-class precision and recall, and the confusion matrix on labelled data",
+         [f"{PROG} evaluate model.npz test.csv --target species", f"{PROG} evaluate model.npz digits"]),
+    ):
+        p = command(name, help, examples)
+        p.add_argument("model", metavar="MODEL", help="a model file saved by train --save or MLP.save")
+        p.add_argument("data", metavar="DATA", help="a built-in set, synthetic:..., or a .npz, .csv or IDX file; "
+                       "the standardization saved with the model is applied")
+        p.add_argument("--target", metavar="COLUMN",
+                       help="a CSV's label column (default: the last, if the CSV has one more column than features)")
+        p.add_argument("--backend", default=None, metavar="SPEC", help="where to run (default: auto)")
+        if name == "predict":
+            p.add_argument("--proba", action="store_true", help="one column of probabilities per class")
+            p.add_argument("--out", metavar="FILE", help="write the CSV here instead of to stdout")
+            p.set_defaults(func=_cmd_predict)
+        else:
+            p.set_defaults(func=_cmd_evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+    debug = getattr(args, "debug", False)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         parser.print_help()
@@ -105,13 +384,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        if args.debug:
+        if debug:
             raise
-        print(f"mlp-backends: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mlp-backends: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mlp-backends predict ... | head`
+        sys.stderr.close()
+        return 0
+    except OSError as exc:  # the disk, not the input: full, read-only, permissions
+        if debug:
+            raise
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - exit 1 with one line; --debug shows the traceback
+        if debug:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,17 +3,28 @@
 Everything here is NumPy on the host; the model moves arrays to its backend.
 The standardization is fitted on the training part only and travels with the
 model, so that prediction applies the same transform.
+
+A data source is a string (what `--data` takes):
+- a built-in set from scikit-learn, no download: digits, iris, wine, breast-cancer;
+- `synthetic` or `synthetic:n=60000,d=784,classes=10,seed=0,sep=3`: Gaussian
+  classes around random means, any size, learnable;
+- a file: `.npz` (arrays X and y), `.csv` (a header line; the label column is
+  `target`, default the last), or MNIST-format IDX (`*-idx3-ubyte[.gz]` with
+  its `*-idx1-ubyte[.gz]` labels next to it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from . import datafiles
 from .errors import InputError
 
 BUILTIN = ("digits", "iris", "wine", "breast-cancer")
+SYNTHETIC_DEFAULTS = {"n": 1000, "d": 20, "classes": 3, "seed": 0, "sep": 3.0}
 
 
 @dataclass
@@ -29,7 +40,13 @@ class Standardizer:
         return cls(X.mean(axis=0), np.where(scale > 0, scale, 1.0))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean) / self.scale
+        """Scaled X; float32 stays float32 (a 60000 x 784 set is big enough already)."""
+        X = np.asarray(X)
+        dtype = X.dtype if X.dtype.kind == "f" else np.float64
+        if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
+            raise InputError(f"the data has shape {X.shape} but the model's standardization expects "
+                             f"{self.mean.shape[0]} features per row; pass data with the columns the model was trained on")
+        return ((X - self.mean.astype(dtype)) / self.scale.astype(dtype)).astype(dtype, copy=False)
 
     def as_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
@@ -50,6 +67,8 @@ class Split:
     y_test: np.ndarray
     classes: list = field(default_factory=list)
     standardizer: Standardizer | None = None
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -77,22 +96,124 @@ def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float64), y.astype(np.int64)
 
 
-def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 0,
-          standardize: bool = True, name: str = "data") -> Split:
-    """Stratified train/test split with a seed, then standardization fitted on train."""
+def _stratified(X, y, size: float, seed: int, what: str):
     from sklearn.model_selection import train_test_split
 
+    try:
+        return train_test_split(X, y, test_size=size, stratify=y, random_state=seed)
+    except ValueError as exc:  # e.g. a class with one sample, or a part smaller than the class count
+        raise InputError(f"cannot take a stratified {what} of {size:g} from {len(y)} samples "
+                         f"({exc}); use more data or a different {what} size") from exc
+
+
+def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 0,
+          standardize: bool = True, name: str = "data", validation_size: float = 0.0) -> Split:
+    """Stratified train/test split with a seed, then standardization fitted on train.
+
+    y holds any labels (ints, strings); the split's y are indices into
+    `classes` (the sorted distinct labels). validation_size > 0 takes that
+    fraction of the training part as a stratified validation set, before the
+    standardization is fitted, so the scaler sees the training rows only.
+    """
+    for what, size in (("test_size", test_size), ("validation_size", validation_size)):
+        if not 0 <= size < 1:
+            raise InputError(f"{what} must be a fraction in [0, 1), got {size!r}")
+    if test_size == 0:
+        raise InputError("test_size must be above 0; a split needs a test part")
     classes, y_index = np.unique(y, return_inverse=True)
-    X_tr, X_te, y_tr, y_te = train_test_split(
-        X, y_index, test_size=test_size, stratify=y_index, random_state=seed
-    )
+    X_tr, X_te, y_tr, y_te = _stratified(X, y_index, test_size, seed, "test split")
+    X_va = y_va = None
+    if validation_size:
+        X_tr, X_va, y_tr, y_va = _stratified(X_tr, y_tr, validation_size, seed, "validation split")
     scaler = Standardizer.fit(X_tr) if standardize else None
     if scaler is not None:
         X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
-    return Split(name, X_tr, y_tr, X_te, y_te, classes.tolist(), scaler)
+        X_va = None if X_va is None else scaler.transform(X_va)
+    return Split(name, X_tr, y_tr, X_te, y_te, classes.tolist(), scaler, X_va, y_va)
 
 
-def load(name: str = "digits", *, test_size: float = 0.25, seed: int = 0) -> Split:
-    """A built-in data set, split and standardized."""
-    X, y = load_builtin(name)
-    return split(X, y, test_size=test_size, seed=seed, name=name)
+def synthetic(n: int = 1000, d: int = 20, classes: int = 3, seed: int = 0, sep: float = 3.0):
+    """Gaussian classes in float32: X = mean[y] + N(0, 1) noise, balanced labels.
+
+    Means are drawn with per-coordinate scale sep / sqrt(d), so two class
+    means lie about sep * sqrt(2) apart whatever d is: learnable, not trivial.
+    """
+    if n < 1 or d < 1 or classes < 2 or not sep >= 0:
+        raise InputError(f"synthetic needs n >= 1, d >= 1, classes >= 2 and sep >= 0; "
+                         f"got n={n}, d={d}, classes={classes}, sep={sep}")
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=sep / np.sqrt(d), size=(classes, d)).astype(np.float32)
+    y = rng.permutation(np.arange(n) % classes)
+    X = rng.standard_normal((n, d), dtype=np.float32)
+    X += means[y]
+    return X, y.astype(np.int64)
+
+
+def _parse_synthetic(source: str) -> dict:
+    _, _, spec = source.partition(":")
+    options = dict(SYNTHETIC_DEFAULTS)
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if key not in options or not eq:
+            raise InputError(f"bad synthetic option {item!r}; write key=value with keys "
+                             f"{', '.join(SYNTHETIC_DEFAULTS)}, e.g. synthetic:n=60000,d=784,classes=10")
+        kind = type(SYNTHETIC_DEFAULTS[key])
+        try:
+            options[key] = kind(value) if kind is float else int(value.replace("_", ""))
+        except ValueError:
+            raise InputError(f"synthetic option {key} must be a {'number' if kind is float else 'whole number'}, "
+                             f"got {value!r}") from None
+    return options
+
+
+@dataclass
+class Dataset:
+    """Features and labels as read, before any split: y holds the labels as
+    stored (ints or strings), or None for a features-only file."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray | None
+
+
+def read(source: str, *, target: str | None = None, n_features: int | None = None) -> Dataset:
+    """Read a data source (see the module docstring) into host arrays.
+
+    target names a CSV's label column. n_features, when given, allows a
+    features-only file with that many columns (no labels: y is None), which is
+    how `predict` reads new data.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise InputError("no data given; name a built-in set (digits, ...), synthetic:..., or a file")
+    source = source.strip()
+    if target is not None and not source.lower().endswith(".csv"):
+        raise InputError(f"--target names a CSV column, but {source!r} is not a .csv file")
+    if source in BUILTIN:
+        return Dataset(source, *load_builtin(source))
+    if source == "synthetic" or source.startswith("synthetic:"):
+        return Dataset(source, *synthetic(**_parse_synthetic(source)))
+    path = Path(source).expanduser()
+    lower = path.name.lower()
+    readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=n_features is not None),
+               ".csv": lambda: datafiles.read_csv(path, target, n_features)}
+    reader = readers.get(path.suffix.lower())
+    if reader is None and "idx3-ubyte" in lower:
+        reader = lambda: datafiles.read_idx(path, labels_optional=n_features is not None)  # noqa: E731
+    if reader is None:
+        if "idx1-ubyte" in lower:
+            raise InputError(f"{source} is an IDX labels file; pass the images file (*-idx3-ubyte) instead")
+        raise InputError(f"unknown data set {source!r}; use one of {', '.join(BUILTIN)}, "
+                         "synthetic:n=...,d=...,classes=..., or a .npz, .csv or *-idx3-ubyte[.gz] file")
+    if not path.is_file():
+        raise InputError(f"no file at {source}; check the path")
+    return Dataset(source, *reader())
+
+
+def load(name: str = "digits", *, test_size: float = 0.25, seed: int = 0, target: str | None = None,
+         validation_size: float = 0.0) -> Split:
+    """A data source (built-in, synthetic or file), split and standardized."""
+    ds = read(name, target=target)
+    if ds.y is None:
+        raise InputError(f"{name} has no labels; training needs them")
+    return split(ds.X, ds.y, test_size=test_size, seed=seed, name=ds.name, validation_size=validation_size)

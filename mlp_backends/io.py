@@ -24,22 +24,36 @@ FORMAT_VERSION = 1
 META_KEY = "__meta__"
 
 
-def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write arrays + JSON metadata to `path` so that it is either whole or untouched."""
+def _default_mode() -> int:
+    """What the umask gives a new file (mkstemp's own 0600 would hide it from others)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path, write, mode: str = "wb") -> None:
+    """Call write(file) on a temporary file next to `path`, then rename it into place,
+    so that `path` is either the whole new file or untouched (even after ^C)."""
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise ModelFileError(f"cannot save to {path}: folder {path.parent} does not exist; create it first")
-    blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **{META_KEY: blob})
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Write arrays + JSON metadata to `path` so that it is either whole or untouched."""
+    blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    atomic_write(path, lambda f: np.savez(f, **arrays, **{META_KEY: blob}))
 
 
 def read_npz(path, kind: str = "model") -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -152,7 +152,7 @@ class MLP:
         if training and host.size:
             labels = host.argmax(axis=1) if host.ndim == 2 else host
             if np.unique(labels).size < 2:
-                raise InputError(f"y holds a single class ({labels[0]!r}); a classifier needs at least two")
+                raise InputError(f"y holds one class ({labels[0].item()!r}); a classifier needs at least two")
         return train.one_hot_targets(self.backend, y, k, self.dtype)
 
     # -- inference ----------------------------------------------------------
@@ -178,6 +178,12 @@ class MLP:
         logits, _ = nn.forward(xp, self.params, Xd, self.activation)
         hits = xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
         return float(xp.mean(xp.astype(hits, Xd.dtype)))
+
+    def loss(self, X, y) -> float:
+        """Mean cross-entropy (+ L2, as in training) on (X, y); y as labels or one-hot."""
+        Xd, _ = self._input(X)
+        loss, _ = train.evaluate(self.backend.xp, self, Xd, self._targets(y, Xd.shape[0]))
+        return float(loss)
 
     def loss_and_gradients(self, X, y):
         """Mean cross-entropy (+ L2) and its gradients as host NumPy arrays."""
@@ -205,10 +211,13 @@ class MLP:
         checkpoint: str | None = None,
         checkpoint_every: int = 1,
         resume: bool = False,
+        validation_data=None,
     ) -> train.History:
         """Train; y is integer labels or one-hot. batch_size=None is full-batch.
 
-        seed fixes the shuffle order (default: the model's seed). With
+        seed fixes the shuffle order (default: the model's seed).
+        validation_data=(X_val, y_val) adds val_loss and val_accuracy to
+        every epoch's logs and to the history (`history["val_loss"]`). With
         `checkpoint` (a folder), progress is saved atomically every
         `checkpoint_every` epochs and on Ctrl-C; `resume=True` continues from
         the checkpoint there, bit for bit, if there is one. A loss that turns
@@ -241,10 +250,19 @@ class MLP:
             if Xd.shape[0] == 0:
                 raise InputError("X has no rows; training needs at least one sample")
             Y = self._targets(y, Xd.shape[0], training=True)
+            validation = None
+            if validation_data is not None:
+                if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                    raise InputError("validation_data must be a pair (X_val, y_val)")
+                Xv, _ = self._input(validation_data[0])
+                if Xv.shape[0] == 0:
+                    raise InputError("validation_data has no rows; pass at least one sample or None")
+                validation = (Xv, self._targets(validation_data[1], Xv.shape[0]))
             self.history = train.run(
                 self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,
                 shuffle=shuffle, seed=seed, callbacks=list(callbacks),
-                on_divergence=on_divergence, checkpoint=saver, resume=resume,
+                on_divergence=on_divergence, validation=validation,
+                checkpoint=saver, resume=resume,
             )
         except Exception as exc:
             if not self.backend.is_out_of_memory(exc):

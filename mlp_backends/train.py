@@ -19,11 +19,20 @@ import numpy as np
 
 from . import nn
 from .checkpoint import Checkpoint, Progress
+from .errors import InputError
 
 
 class Callback(Protocol):
+    """Any object with `on_epoch_end`; `on_train_begin(model)` and
+    `on_train_end(model, history)` are called too when a callback has them."""
+
     def on_epoch_end(self, model, logs: dict[str, Any]) -> bool | None:
-        """Called once per epoch with its figures; return True to stop training."""
+        """Called once per epoch with its figures; return True to stop training.
+
+        logs holds epoch, loss, accuracy, time, and val_loss, val_accuracy
+        when fit was given validation data. A callback that stops may set
+        `stop_reason` (a sentence) for `History.stopped_early`.
+        """
 
 
 @dataclass
@@ -119,13 +128,19 @@ def run(
     seed: int | None,
     callbacks: list = (),
     on_divergence: str = "stop",
+    validation=None,
     checkpoint: Checkpoint | None = None,
     resume: bool = False,
+    state=None,
+    start_step: int = 0,
 ) -> History:
     """Train `model` in place on device arrays X (n, d) and Y (n, k).
 
+    validation: optional device arrays (X_val, Y_val), scored after every
+    epoch (val_loss, val_accuracy) and read back with the epoch's own figures.
     With `checkpoint`, progress is saved every `checkpoint.every` epochs and
     when Ctrl-C stops the run; with `resume`, the run continues from it.
+    `state` and `start_step` carry an optimizer on across calls (partial_fit).
     """
     backend = model.backend
     xp = backend.xp
@@ -133,13 +148,17 @@ def run(
     batch = n if batch_size is None else min(batch_size, n)
     step = backend.compile(make_step(xp, optimizer, model.activation, model.l2))
     rng = np.random.default_rng(seed)
-    at = Progress(opt_state=optimizer.init(xp, model.params))
+    at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
     if resume and checkpoint is not None and checkpoint.exists():
         at = checkpoint.load(model)
         rng.bit_generator.state = at.rng_state
     history = History.from_dict(at.history)
     whole = batch == n and not shuffle  # the article's full batch: no gathering at all
     state, t = at.opt_state, at.step
+
+    for callback in callbacks:
+        if hasattr(callback, "on_train_begin"):
+            callback.on_train_begin(model)
 
     with _StopOnSigint() as sigint:
         for epoch in range(at.epoch, epochs):
@@ -163,12 +182,16 @@ def run(
                 correct = correct + hits
                 if sigint.requested:
                     _interrupted(model, checkpoint, Progress(
-                        epoch, b + 1, t, rng_state, *_read(backend, loss_sum, correct),
+                        epoch, b + 1, t, rng_state, *_read(backend, [loss_sum, correct]),
                         history.as_dict(), state))
-            # The one host read of the epoch.
-            loss_total, correct_total = _read(backend, loss_sum, correct)
-            logs = {"epoch": epoch + 1, "loss": loss_total / n, "accuracy": correct_total / n,
+            figures = [loss_sum / n, correct / n]
+            if validation is not None:
+                figures += evaluate(xp, model, *validation)
+            host = _read(backend, figures)  # the one host read of the epoch
+            logs = {"epoch": epoch + 1, "loss": host[0], "accuracy": host[1],
                     "time": time.perf_counter() - started}
+            if validation is not None:
+                logs["val_loss"], logs["val_accuracy"] = host[2], host[3]
             if not math.isfinite(logs["loss"]):
                 model.params = before
                 message = (f"training diverged in epoch {epoch + 1}: the loss became {logs['loss']}; "
@@ -186,14 +209,19 @@ def run(
                 checkpoint.save(model, Progress(epoch + 1, 0, t, rng.bit_generator.state,
                                                 history=history.as_dict(), opt_state=state))
             if stop:
+                reasons = [getattr(c, "stop_reason", "") for c in callbacks]
+                history.stopped_early = (" ".join(r for r in reasons if r)
+                                         or f"a callback stopped training after epoch {epoch + 1}")
                 break
+    for callback in callbacks:
+        if hasattr(callback, "on_train_end"):
+            callback.on_train_end(model, history)
     return history
 
 
-def _read(backend, loss_sum, correct) -> tuple[float, float]:
-    """Both device sums in one transfer."""
-    values = backend.to_numpy(backend.xp.stack([loss_sum, correct]))
-    return float(values[0]), float(values[1])
+def _read(backend, scalars) -> list[float]:
+    """Device scalars -> host floats, in one transfer."""
+    return [float(v) for v in backend.to_numpy(backend.xp.stack(scalars))]
 
 
 def _interrupted(model, checkpoint, progress: Progress):
@@ -204,6 +232,69 @@ def _interrupted(model, checkpoint, progress: Progress):
     checkpoint.save(model, progress)
     raise TrainingInterrupted(f"interrupted in {where}; checkpoint saved in {checkpoint.directory}; "
                               "run the same command with --resume to continue")
+
+
+def evaluate(xp, model, X, Y) -> list:
+    """Mean cross-entropy (+ L2, as in training) and accuracy of `model` on device arrays."""
+    logits, _ = nn.forward(xp, model.params, X, model.activation)
+    loss = nn.cross_entropy_sum(xp, logits, Y) / X.shape[0]
+    if model.l2:
+        loss = loss + nn.l2_penalty(xp, model.params, model.l2)
+    hits = xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
+    return [loss, xp.mean(xp.astype(hits, X.dtype))]
+
+
+class EarlyStopping:
+    """Stop when `monitor` has not improved by more than `min_delta` for
+    `patience` epochs in a row, and give the model back its best parameters.
+
+    monitor: "val_loss" (the default; it falls back to "loss" when fit has no
+    validation data), "loss", "val_accuracy" or "accuracy". Losses must go
+    down, accuracies up. Parameters are kept by reference, which is safe
+    because every update makes new arrays (no in-place updates anywhere).
+    """
+
+    def __init__(self, patience: int = 10, monitor: str = "val_loss", min_delta: float = 0.0,
+                 restore_best: bool = True):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise InputError(f"patience must be a whole number of at least 1, got {patience!r}")
+        if monitor not in ("val_loss", "loss", "val_accuracy", "accuracy"):
+            raise InputError(f"monitor must be val_loss, loss, val_accuracy or accuracy, not {monitor!r}")
+        if not min_delta >= 0:
+            raise InputError(f"min_delta must be 0 or more, got {min_delta!r}")
+        self.patience, self.monitor, self.min_delta, self.restore_best = patience, monitor, min_delta, restore_best
+        self.on_train_begin(None)
+
+    def on_train_begin(self, model) -> None:
+        self.best = math.inf
+        self.best_epoch = 0
+        self.best_params = None
+        self.wait = 0
+        self.monitored = self.monitor
+        self.stop_reason = ""
+        self.last_epoch = 0
+
+    def on_epoch_end(self, model, logs) -> bool:
+        key = self.monitor if self.monitor in logs else self.monitor.removeprefix("val_")
+        self.monitored, self.last_epoch = key, logs["epoch"]
+        sign = -1.0 if key.endswith("accuracy") else 1.0  # compare as "smaller is better"
+        value = sign * logs[key]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.best_params, self.wait = value, logs["epoch"], model.params, 0
+            return False
+        self.wait += 1
+        if self.wait < self.patience:
+            return False
+        self.stop_reason = (f"early stopping after epoch {logs['epoch']}: {key} has not improved for "
+                            f"{self.patience} epochs; best {key} {sign * self.best:.4f} in epoch {self.best_epoch}")
+        return True
+
+    def on_train_end(self, model, history) -> None:
+        if self.restore_best and self.best_params is not None and self.best_epoch < self.last_epoch:
+            model.params = self.best_params
+            if self.stop_reason:
+                self.stop_reason += "; restored its parameters"
+                history.stopped_early = self.stop_reason
 
 
 def one_hot_targets(backend, y, num_classes: int, dtype: str):

@@ -6,7 +6,9 @@ with -rs, so every skip and its reason shows in the summary).
 
 from __future__ import annotations
 
+import gzip
 import os
+import struct
 import textwrap
 
 import numpy as np
@@ -94,3 +96,17 @@ def plugin_dir(tmp_path, monkeypatch):
     yield install
     monkeypatch.undo()
     registry.refresh()
+
+
+@pytest.fixture(scope="session")
+def write_idx():
+    """write_idx(path, array, code=0x08, compress=False): an MNIST-format IDX file
+    as the format defines it: magic, big-endian dims, then the data."""
+
+    def write(path, array: np.ndarray, code: int = 0x08, compress: bool = False) -> None:
+        big = array.astype(array.dtype.newbyteorder(">"))
+        raw = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + big.tobytes()
+        with (gzip.open if compress else open)(path, "wb") as f:
+            f.write(raw)
+
+    return write
