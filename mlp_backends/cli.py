@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import __version__
-from .errors import UsageError
+from .errors import InputError, UsageError
 
 
 def _cmd_backends(args) -> int:
@@ -33,6 +33,10 @@ def _cmd_train(args) -> int:
     from .registry import auto_choice, get_backend
 
     spec = args.backend
+    if args.scheduler:  # a Dask cluster: the dask backend at that address
+        if (spec or "dask") != "dask":
+            raise InputError(f"--scheduler trains on a Dask cluster; use it with --backend dask, not {spec!r}")
+        spec = f"dask:{args.scheduler}"
     backend = get_backend(spec)
     why = auto_choice()[1] if (spec or "auto") == "auto" else "named with --backend"
     print(f"backend: {backend.spec} ({why})")
@@ -90,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--backend", default=None,
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --backend dask: the Dask scheduler to train on, e.g. tcp://HOST:8786 "
+                        "(default: a local cluster, one worker per core, started and closed)")
     p.set_defaults(func=_cmd_train)
     return parser
 

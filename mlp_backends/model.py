@@ -195,6 +195,13 @@ class MLP:
             if optimizer in optim.OPTIMIZERS else None
         if opt is None:
             raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(optim.OPTIMIZERS)}")
+        if self.backend.distributed:  # a cluster: data stay on the workers (distributed.py)
+            from . import distributed
+
+            self.history = distributed.run(
+                self, X, y, optimizer=opt, epochs=int(epochs), batch_size=batch_size, shuffle=shuffle,
+                seed=self.seed if seed is None else seed, callbacks=list(callbacks), on_divergence=on_divergence)
+            return self.history
         Xd, _ = self._input(X)
         if Xd.shape[0] == 0:
             raise InputError("X has no rows; training needs at least one sample")
