@@ -122,6 +122,20 @@ def block_epoch(params, state, xb, yb, *, optimizer, t0, batch, shuffle, seed, k
     return Part(loss_h / n, hits_h, arrays, frozenset([backend.name]))
 
 
+def block_logits(xb, params, *, activation, float_dtype, spec):
+    """Logits of one row block, as a host array (for predictions on Dask arrays)."""
+    backend = _worker_backend(spec)
+    P = [backend.asarray(p, float_dtype) for p in params]
+    logits, _ = nn.forward(backend.xp, P, _features(backend, xb, float_dtype), activation)
+    return backend.to_numpy(logits)
+
+
+def _softmax(logits):
+    import array_api_compat.numpy as xp
+
+    return nn.softmax(xp, logits)
+
+
 def add_parts(*parts: Part) -> Part:
     """Elementwise sum, left to right (a fixed order: the same numbers on any cluster)."""
     first, *rest = parts
@@ -279,3 +293,38 @@ def run(model, X, y, *, optimizer, epochs: int, batch_size: int | None, shuffle:
             if stop:
                 break
     return history
+
+
+# -- predictions on Dask arrays --------------------------------------------------------
+def _logits(model, X):
+    d, k = model.sizes[0], model.sizes[-1]
+    if X.ndim != 2 or X.shape[1] != d:
+        raise InputError(f"X must have shape (n_samples, {d}), got {tuple(X.shape)}; "
+                         "reshape it or build the model for this many features")
+    X = X.rechunk({1: -1})
+    return X.map_blocks(block_logits, [np.asarray(p) for p in model.params], activation=model.activation,
+                        float_dtype=model.dtype, spec=model.backend.workers, dtype=np.dtype(model.dtype),
+                        chunks=(X.chunks[0], (k,)))
+
+
+def predict_proba(model, X):
+    """Lazy Dask array of softmax probabilities, computed block by block where X lives."""
+    return _logits(model, X).map_blocks(_softmax, dtype=np.dtype(model.dtype))
+
+
+def predict(model, X):
+    """Lazy Dask array of predicted class indices."""
+    return _logits(model, X).argmax(axis=1)
+
+
+def score(model, X, y) -> float:
+    """Accuracy, computed on the cluster; only the count of hits reaches the driver."""
+    import dask.array as da
+
+    labels = y.argmax(axis=1) if getattr(y, "ndim", 1) == 2 else y
+    labels = labels if isinstance(labels, da.Array) else da.from_array(np.asarray(labels))
+    if labels.shape[0] != X.shape[0]:
+        raise InputError(f"y has {labels.shape[0]} rows but X has {X.shape[0]}; pass one label per sample")
+    hits = (predict(model, X) == labels.rechunk({0: X.chunks[0]})).mean()
+    with client_for(model.backend) as client:
+        return float(client.compute(hits).result())

@@ -109,6 +109,18 @@ def test_mini_batch_local_sgd_learns_digits_and_repeats_exactly(spec, digits):
         np.testing.assert_array_equal(a, b)  # seeded block shuffles, fixed reduction order
 
 
+def test_dask_arrays_in_give_dask_arrays_out_computed_on_the_cluster(spec, digits):
+    model = MLP(64, 16, 10, "relu", backend=spec, dtype="float64", seed=3)
+    model.fit(digits.X_train, digits.y_train, epochs=10, batch_size=None, learning_rate=0.03)
+    X, y = da.from_array(digits.X_test, chunks=(100, 64)), da.from_array(digits.y_test, chunks=100)
+    proba, labels = model.predict_proba(X), model.predict(X)
+    assert isinstance(proba, da.Array) and isinstance(labels, da.Array)
+    np.testing.assert_allclose(proba.compute(), model.predict_proba(digits.X_test), **F64)
+    np.testing.assert_array_equal(labels.compute(), model.predict(digits.X_test))
+    assert model.score(X, y) == pytest.approx(model.score(digits.X_test, digits.y_test), abs=1e-12)
+    assert 0.5 < model.score(X, y) < 1.0
+
+
 def test_workers_pick_their_own_backend_through_the_registry(cluster, digits):
     X, y = digits.X_train[:300], digits.y_train[:300]
     reference = MLP(64, 8, 10, backend="numpy", dtype="float64", seed=1)
