@@ -7,10 +7,10 @@ libraries (CuPy, PyTorch, JAX, ...) load when a backend is first asked for.
 """
 
 from .backend import Backend, BackendInfo, Probe
-from .errors import BackendError, InputError, InputTypeError, ModelFileError, UsageError
+from .errors import BackendError, DeviceMemoryError, InputError, InputTypeError, ModelFileError, UsageError
 from .model import MLP
 from .registry import get_backend, list_backends, use_backend
-from .train import DivergedError, History
+from .train import DivergedError, History, TrainingInterrupted
 
 __version__ = "0.1.0"
 
@@ -19,12 +19,14 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendInfo",
+    "DeviceMemoryError",
     "DivergedError",
     "History",
     "InputError",
     "InputTypeError",
     "ModelFileError",
     "Probe",
+    "TrainingInterrupted",
     "UsageError",
     "get_backend",
     "list_backends",

@@ -117,6 +117,12 @@ class Backend:
         """Speed hook: return a faster function with the same numbers."""
         return step
 
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        """Whether exc is this library's out-of-memory error (CuPy's and PyTorch's are
+        both called OutOfMemoryError; JAX says RESOURCE_EXHAUSTED)."""
+        return (isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+                or "RESOURCE_EXHAUSTED" in str(exc)[:200])
+
     def owns(self, x) -> bool:
         """Whether x is an array of this backend's namespace."""
         from array_api_compat import array_namespace

@@ -23,3 +23,7 @@ class BackendError(UsageError, ValueError):
 
 class ModelFileError(UsageError, ValueError):
     """A model file is truncated, corrupt, foreign or from a newer format."""
+
+
+class DeviceMemoryError(UsageError, MemoryError):
+    """Training ran out of (device) memory; the message gives the sizes and what to try."""

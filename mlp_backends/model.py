@@ -14,7 +14,8 @@ from array_api_compat import device, to_device
 
 from . import nn, optim, train
 from .backend import Backend
-from .errors import InputError, InputTypeError
+from .checkpoint import Checkpoint
+from .errors import DeviceMemoryError, InputError, InputTypeError
 from .registry import get_backend
 
 DTYPES = ("float32", "float64")
@@ -92,7 +93,11 @@ class MLP:
 
     # -- moving arrays in and out ------------------------------------------
     def _input(self, X):
-        """X as a 2-D array of the model's dtype on its device, and how to give results back."""
+        """X as a 2-D, finite array of the model's dtype on its device, and how to give results back.
+
+        Checks run before any work: shape, dtype and finiteness (one reduction,
+        read once, for device arrays).
+        """
         b = self.backend
         if b.owns(X) and not isinstance(X, np.ndarray):  # NumPy input takes the checked host path
             back = (lambda r: r)
@@ -100,20 +105,35 @@ class MLP:
             if source != b.device:  # e.g. array_api_strict's device1: compute here, answer there
                 X = to_device(X, b.device)
                 back = (lambda r: to_device(r, source))
+            self._check_shape(X.shape)
+            if not b.xp.isdtype(X.dtype, ("real floating", "integral")):
+                raise InputTypeError(f"X must be numeric, got dtype {X.dtype}")
             if X.dtype != b.dtype(self.dtype):
                 X = b.xp.astype(X, b.dtype(self.dtype))
+            finite = bool(b.xp.all(b.xp.isfinite(X)))
         else:
             host = _host_features(X)
+            self._check_shape(host.shape)
+            finite = bool(np.isfinite(host).all())
             X = b.asarray(host, self.dtype)
             back = b.to_numpy
-        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
-            raise InputError(
-                f"X must have shape (n_samples, {self.sizes[0]}), got {tuple(X.shape)}; "
-                "reshape it or build the model for this many features"
-            )
+        if not finite:
+            raise InputError("X contains NaN or infinity; remove or impute those values first")
         return X, back
 
-    def _targets(self, y, n: int):
+    def _check_shape(self, shape) -> None:
+        if len(shape) != 2:
+            raise InputError(
+                f"X must be 2-dimensional (n_samples, n_features), got shape {tuple(shape)}; "
+                "reshape it, e.g. X.reshape(1, -1) for a single sample"
+            )
+        if shape[1] != self.sizes[0]:
+            raise InputError(
+                f"X has {shape[1]} features but the model takes {self.sizes[0]}; "
+                f"pass data with {self.sizes[0]} columns (the ones it was trained on)"
+            )
+
+    def _targets(self, y, n: int, training: bool = False):
         """Integer labels or one-hot -> device one-hot of the model's dtype (validated once)."""
         k = self.sizes[-1]
         host = self.backend.to_numpy(y) if self.backend.owns(y) else np.asarray(y)
@@ -129,6 +149,10 @@ class MLP:
                 raise InputError(f"labels must be whole numbers in [0, {k - 1}] for output_size={k}")
         else:
             raise InputError(f"y must be 1-D labels or 2-D one-hot, got {host.ndim} dimensions")
+        if training and host.size:
+            labels = host.argmax(axis=1) if host.ndim == 2 else host
+            if np.unique(labels).size < 2:
+                raise InputError(f"y holds a single class ({labels[0]!r}); a classifier needs at least two")
         return train.one_hot_targets(self.backend, y, k, self.dtype)
 
     # -- inference ----------------------------------------------------------
@@ -192,40 +216,78 @@ class MLP:
         seed: int | None = None,
         callbacks: Sequence = (),
         on_divergence: str = "stop",
+        checkpoint: str | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ) -> train.History:
         """Train; y is integer labels or one-hot. batch_size=None is full-batch.
 
-        seed fixes the shuffle order (default: the model's seed).
+        seed fixes the shuffle order (default: the model's seed). With
+        `checkpoint` (a folder), progress is saved atomically every
+        `checkpoint_every` epochs and on Ctrl-C; `resume=True` continues from
+        the checkpoint there, bit for bit, if there is one. A loss that turns
+        NaN or infinite stops training with the parameters from before that
+        epoch (`on_divergence="raise"` raises DivergedError instead).
         """
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise InputError(f"epochs must be a whole number of 0 or more, got {epochs!r}")
         if batch_size is not None:
             batch_size = _positive_int("batch_size", batch_size)
-        if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
+                or not 0 < learning_rate < float("inf"):
             raise InputError(f"learning_rate must be a number above 0, got {learning_rate!r}")
         if on_divergence not in ("stop", "raise"):
             raise InputError(f"on_divergence must be 'stop' or 'raise', not {on_divergence!r}")
-        opt = optim.make_optimizer(optimizer, float(learning_rate), momentum, nesterov) \
-            if optimizer in optim.OPTIMIZERS else None
-        if opt is None:
+        if optimizer not in optim.OPTIMIZERS:
             raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(optim.OPTIMIZERS)}")
+        opt = optim.make_optimizer(optimizer, float(learning_rate), momentum, nesterov)
+        seed = self.seed if seed is None else seed
+        saver = None
+        if checkpoint is not None:
+            settings = {"optimizer": optimizer, "learning_rate": float(learning_rate),
+                        "momentum": momentum, "nesterov": nesterov, "batch_size": batch_size,
+                        "shuffle": shuffle, "seed": seed}
+            saver = Checkpoint(checkpoint, checkpoint_every, settings)
+        if resume and saver is None:
+            raise InputError("resume=True needs checkpoint= (the folder to resume from)")
         if self.backend.distributed:  # a cluster: data stay on the workers (distributed.py)
+            if saver is not None:
+                raise InputError("checkpoints are not supported on the dask backend yet; train without checkpoint=")
             from . import distributed
 
             self.history = distributed.run(
                 self, X, y, optimizer=opt, epochs=int(epochs), batch_size=batch_size, shuffle=shuffle,
-                seed=self.seed if seed is None else seed, callbacks=list(callbacks), on_divergence=on_divergence)
+                seed=seed, callbacks=list(callbacks), on_divergence=on_divergence)
             return self.history
-        Xd, _ = self._input(X)
-        if Xd.shape[0] == 0:
-            raise InputError("X has no rows; training needs at least one sample")
-        Y = self._targets(y, Xd.shape[0])
-        self.history = train.run(
-            self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,
-            shuffle=shuffle, seed=self.seed if seed is None else seed,
-            callbacks=list(callbacks), on_divergence=on_divergence,
-        )
+        try:
+            Xd, _ = self._input(X)
+            if Xd.shape[0] == 0:
+                raise InputError("X has no rows; training needs at least one sample")
+            Y = self._targets(y, Xd.shape[0], training=True)
+            self.history = train.run(
+                self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,
+                shuffle=shuffle, seed=seed, callbacks=list(callbacks),
+                on_divergence=on_divergence, checkpoint=saver, resume=resume,
+            )
+        except Exception as exc:
+            if not self.backend.is_out_of_memory(exc):
+                raise
+            raise DeviceMemoryError(self._memory_message(X, batch_size, exc)) from exc
         return self.history
+
+    def _memory_message(self, X, batch_size, exc) -> str:
+        """Sizes of what training holds, for an out-of-memory report."""
+        itemsize = 4 if self.dtype == "float32" else 8
+        n, d = (tuple(X.shape) + (0, 0))[:2] if hasattr(X, "shape") else (len(X), self.sizes[0])
+        mb = lambda count: f"{count * itemsize / 2**20:.1f} MB"  # noqa: E731
+        n_params = sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        batch = n if batch_size is None else min(batch_size, n)
+        return (
+            f"out of memory on {self.backend.spec} while training ({type(exc).__name__}): "
+            f"data {n}x{d} = {mb(n * d)}, parameters {mb(n_params)} (up to 4 copies with Adam), "
+            f"activations of one batch of {batch} about {mb(3 * batch * sum(self.sizes))}; "
+            "try a smaller --batch-size, float32, a smaller model or a device with more memory"
+        )
 
     def train(self, X, y, epochs: int, learning_rate: float) -> train.History:
         """The article's call: full-batch gradient descent, no shuffling.

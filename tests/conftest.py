@@ -7,11 +7,12 @@ with -rs, so every skip and its reason shows in the summary).
 from __future__ import annotations
 
 import os
+import textwrap
 
 import numpy as np
 import pytest
 
-from mlp_backends import get_backend, list_backends
+from mlp_backends import get_backend, list_backends, registry
 
 def pytest_sessionstart(session):
     """CI names the backends that must run ($MLP_BACKENDS_REQUIRE): a skip there is a failure."""
@@ -77,3 +78,23 @@ def blobs():
     y = rng.integers(0, 3, size=60)
     X = centers[y] + rng.normal(size=(60, 5))
     return X, y
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    """Put a third-party distribution on sys.path, as `pip install` would, and forget it after."""
+
+    def install(dist: str, module_source: str, entry_points: str):
+        (tmp_path / f"{dist}.py").write_text(textwrap.dedent(module_source))
+        info = tmp_path / f"{dist}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(
+            "[mlp_backends.backends]\n" + textwrap.dedent(entry_points)
+        )
+        monkeypatch.syspath_prepend(str(tmp_path))
+        registry.refresh()
+
+    yield install
+    monkeypatch.undo()
+    registry.refresh()

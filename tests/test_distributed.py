@@ -183,7 +183,7 @@ def test_an_unreachable_scheduler_is_a_clear_backend_error(blobs):
     assert "\n" not in str(err.value)
 
 
-def test_bad_data_are_input_errors(spec, blobs):
+def test_bad_data_are_input_errors(spec, blobs, tmp_path):
     X, y = blobs
     model = MLP(5, 4, 3, backend=spec)
     with pytest.raises(InputError, match=r"X must have shape \(n_samples, 5\)"):
@@ -192,6 +192,8 @@ def test_bad_data_are_input_errors(spec, blobs):
         model.fit(da.from_array(X), y[:50], epochs=1)
     with pytest.raises(InputError, match=r"labels must be whole numbers in \[0, 2\]"):  # found on a worker
         model.fit(da.from_array(X, chunks=20), da.from_array(y + 1, chunks=20), epochs=1)
+    with pytest.raises(InputError, match="checkpoints are not supported on the dask backend"):
+        model.fit(X, y, epochs=1, checkpoint=str(tmp_path))
 
 
 def test_without_an_address_a_local_cluster_is_started_and_closed(blobs, monkeypatch):

@@ -156,7 +156,7 @@ def test_bad_training_options_are_refused_before_work(blobs, kwargs, error, matc
 def test_bad_data_is_refused(blobs):
     X, y = blobs
     model = MLP(5, 8, 3, backend="numpy")
-    with pytest.raises(InputError, match="shape"):
+    with pytest.raises(InputError, match="X has 4 features but the model takes 5"):
         model.fit(X[:, :4], y)
     with pytest.raises(InputError, match="rows"):
         model.fit(X, y[:-1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import textwrap
 import threading
 
 import pytest
@@ -13,26 +12,6 @@ import pytest
 from mlp_backends import BackendError, MLP, get_backend, list_backends, registry, use_backend
 
 BUILT_IN = {"numpy", "cupy", "torch", "jax", "array_api_strict"}
-
-
-@pytest.fixture
-def plugin_dir(tmp_path, monkeypatch):
-    """Put a third-party distribution on sys.path, as `pip install` would, and forget it after."""
-
-    def install(dist: str, module_source: str, entry_points: str):
-        (tmp_path / f"{dist}.py").write_text(textwrap.dedent(module_source))
-        info = tmp_path / f"{dist}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text(
-            "[mlp_backends.backends]\n" + textwrap.dedent(entry_points)
-        )
-        monkeypatch.syspath_prepend(str(tmp_path))
-        registry.refresh()
-
-    yield install
-    monkeypatch.undo()
-    registry.refresh()
 
 
 FAKE_GPU = """
