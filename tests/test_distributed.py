@@ -23,7 +23,7 @@ da = pytest.importorskip("dask.array")
 
 import dask  # noqa: E402
 
-from mlp_backends import BackendError, InputError, MLP, list_backends  # noqa: E402
+from mlp_backends import BackendError, DivergedError, InputError, MLP, list_backends  # noqa: E402
 
 if not any(i.name == "dask" for i in list_backends()):  # e.g. a venv installed before the entry point
     pytest.skip("the dask backend is not registered here; reinstall: pip install -e '.[dask]'",
@@ -172,6 +172,17 @@ def test_a_worker_killed_mid_epoch_is_survived_with_the_same_result(cluster, spe
     assert len(survived.history) == 5
     for a, b in zip(survived.get_params(), undisturbed.get_params()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_stops_with_the_last_finite_parameters(spec, blobs):
+    X, y = blobs
+    model = MLP(5, 16, 3, "relu", backend=spec, init="standard_normal")  # float32 overflows soon
+    history = model.fit(X * 1e3, y, epochs=20, batch_size=None, optimizer="sgd", learning_rate=1e6)
+    assert "training diverged in epoch" in history.stopped_early and len(history) < 20
+    assert all(np.isfinite(p).all() for p in model.get_params())
+    with pytest.raises(DivergedError, match="diverged in epoch"):
+        model.fit(X * 1e3, y, epochs=20, batch_size=None, optimizer="sgd", learning_rate=1e6,
+                  on_divergence="raise")
 
 
 def test_an_unreachable_scheduler_is_a_clear_backend_error(blobs):
