@@ -39,6 +39,13 @@ def make_data(rows: int, features: int, classes: int, chunk: int, seed: int):
     return X, y
 
 
+def _cpu_seconds() -> float:
+    import psutil  # a dependency of distributed
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
 def one_setting(workers: int, args) -> dict:
     from distributed import Client, LocalCluster
     from distributed.diagnostics import MemorySampler
@@ -52,13 +59,16 @@ def one_setting(workers: int, args) -> dict:
         pids = set(client.run(os.getpid).values())
         model = MLP(args.features, args.hidden, args.classes, "relu", backend="dask", seed=0)
         sampler = MemorySampler()
+        cpu_before = sum(client.run(_cpu_seconds).values())
         with sampler.sample("train", interval=0.2):
             history = model.fit(X, y, epochs=args.epochs, batch_size=None, optimizer="sgd",
                                 learning_rate=0.5)
+        # CPU the workers got per second of training: on a shared machine, the cores really had.
+        cores = (sum(client.run(_cpu_seconds).values()) - cpu_before) / sum(history.time)
         peak = max(nbytes for _, nbytes in sampler.samples["train"])  # process memory, all workers
         died = pids != set(client.run(os.getpid).values())
     times = history.time[1:]
-    return {"workers": workers, "median": statistics.median(times), "times": times,
+    return {"workers": workers, "median": statistics.median(times), "times": times, "cores": cores,
             "loss": history.loss, "accuracy": history.accuracy[-1], "peak": peak, "died": died}
 
 
@@ -90,14 +100,16 @@ def main() -> None:
         mine = [r for r in runs if r["workers"] == w]
         times = [t for r in mine for t in r["times"]]
         results.append({**mine[0], "times": times, "median": statistics.median(times),
-                        "peak": max(r["peak"] for r in mine), "died": any(r["died"] for r in mine)})
+                        "peak": max(r["peak"] for r in mine), "died": any(r["died"] for r in mine),
+                        "cores": statistics.mean(r["cores"] for r in mine)})
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     base = results[0]["median"]
-    print(f"{'workers':>7}  {'epoch s (median)':>16}  {'speedup':>7}  {'rows/s':>10}  "
+    print(f"{'workers':>7}  {'epoch s (median)':>16}  {'speedup':>7}  {'rows/s':>10}  {'cores used':>10}  "
           f"{'peak cluster MiB':>16}  worker died  loss first -> last")
     for r in results:
         print(f"{r['workers']:>7}  {r['median']:>16.2f}  {base / r['median']:>7.2f}  "
-              f"{args.rows / r['median']:>10.3g}  {r['peak'] / 2**20:>16.0f}  {str(r['died']):>11}  "
+              f"{args.rows / r['median']:>10.3g}  {r['cores']:>10.2f}  {r['peak'] / 2**20:>16.0f}  "
+              f"{str(r['died']):>11}  "
               f"{r['loss'][0]:.4f} -> {r['loss'][-1]:.4f}")
         print(f"         epochs (s): {', '.join(f'{t:.2f}' for t in r['times'])}")
     same = all(np.allclose(r["loss"], results[0]["loss"], rtol=1e-5) for r in results)
