@@ -64,11 +64,13 @@ def one_setting(workers: int, args) -> dict:
             history = model.fit(X, y, epochs=args.epochs, batch_size=None, optimizer="sgd",
                                 learning_rate=0.5)
         # CPU the workers got per second of training: on a shared machine, the cores really had.
-        cores = (sum(client.run(_cpu_seconds).values()) - cpu_before) / sum(history.time)
+        cpu = sum(client.run(_cpu_seconds).values()) - cpu_before
+        cores = cpu / sum(history.time)
         peak = max(nbytes for _, nbytes in sampler.samples["train"])  # process memory, all workers
         died = pids != set(client.run(os.getpid).values())
     times = history.time[1:]
     return {"workers": workers, "median": statistics.median(times), "times": times, "cores": cores,
+            "cpu_per_epoch": cpu / len(history.time),
             "loss": history.loss, "accuracy": history.accuracy[-1], "peak": peak, "died": died}
 
 
@@ -101,14 +103,15 @@ def main() -> None:
         times = [t for r in mine for t in r["times"]]
         results.append({**mine[0], "times": times, "median": statistics.median(times),
                         "peak": max(r["peak"] for r in mine), "died": any(r["died"] for r in mine),
-                        "cores": statistics.mean(r["cores"] for r in mine)})
+                        "cores": statistics.mean(r["cores"] for r in mine),
+                        "cpu_per_epoch": statistics.mean(r["cpu_per_epoch"] for r in mine)})
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     base = results[0]["median"]
-    print(f"{'workers':>7}  {'epoch s (median)':>16}  {'speedup':>7}  {'rows/s':>10}  {'cores used':>10}  "
+    print(f"{'workers':>7}  {'epoch s (median)':>16}  {'speedup':>7}  {'rows/s':>10}  {'cores used':>10}  {'CPU s/epoch':>11}  "
           f"{'peak cluster MiB':>16}  worker died  loss first -> last")
     for r in results:
         print(f"{r['workers']:>7}  {r['median']:>16.2f}  {base / r['median']:>7.2f}  "
-              f"{args.rows / r['median']:>10.3g}  {r['cores']:>10.2f}  {r['peak'] / 2**20:>16.0f}  "
+              f"{args.rows / r['median']:>10.3g}  {r['cores']:>10.2f}  {r['cpu_per_epoch']:>11.2f}  {r['peak'] / 2**20:>16.0f}  "
               f"{str(r['died']):>11}  "
               f"{r['loss'][0]:.4f} -> {r['loss'][-1]:.4f}")
         print(f"         epochs (s): {', '.join(f'{t:.2f}' for t in r['times'])}")
