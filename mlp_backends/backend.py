@@ -44,6 +44,7 @@ class BackendInfo:
     is_gpu: bool = False
     priority: int = 0
     source: str = field(default="", compare=False)
+    distributed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class BackendInfo:
             "is_gpu": self.is_gpu,
             "priority": self.priority,
             "source": self.source,
+            "distributed": self.distributed,
         }
 
 
@@ -68,6 +70,10 @@ class Backend:
     name: ClassVar[str] = ""
     #: Auto selection takes the usable GPU backend with the highest priority.
     priority: ClassVar[int] = 0
+    #: True for a backend that trains on a cluster (data in row blocks on
+    #: workers, parameters on the driver as host arrays): `MLP.fit` hands it
+    #: to `mlp_backends.distributed` instead of the array loop in train.py.
+    distributed: ClassVar[bool] = False
 
     def __init__(self, device: str | None = None):
         self.device_spec = device

@@ -133,7 +133,12 @@ def _cmd_train(args) -> int:
     if args.early_stopping < 0:
         raise InputError(f"--early-stopping takes a patience of 1 or more epochs, got {args.early_stopping}")
 
-    backend, why = _choose_backend(args.backend)
+    spec = args.backend
+    if args.scheduler:  # a Dask cluster: the dask backend at that address
+        if (spec or "dask") != "dask":
+            raise InputError(f"--scheduler trains on a Dask cluster; use it with --backend dask, not {spec!r}")
+        spec = f"dask:{args.scheduler}"
+    backend, why = _choose_backend(spec)
     print(f"backend: {backend.spec} ({why})")
     ds = data.load(args.data, seed=args.seed, target=args.target, test_size=args.test_size,
                    validation_size=args.validation_split)
@@ -332,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="(default: float32)")
     g.add_argument("--backend", default=None, metavar="SPEC",
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --backend dask: the Dask scheduler to train on, e.g. tcp://HOST:8786 "
+                        "(default: a local cluster, one worker per core, started and closed)")
     g = p.add_argument_group("training")
     g.add_argument("--optimizer", default="adam", choices=["sgd", "momentum", "adam"], help="(default: adam)")
     g.add_argument("--learning-rate", "--lr", type=float, default=0.003, metavar="LR", help="(default: 0.003)")

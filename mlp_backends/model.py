@@ -160,18 +160,32 @@ class MLP:
         """Softmax probabilities (the article's forward)."""
         return self.predict_proba(X)
 
+    def _on_cluster(self, X):
+        """The distributed module when X is a Dask array on a distributed backend (it stays there)."""
+        if self.backend.distributed and type(X).__module__.split(".")[0] == "dask":
+            from . import distributed
+
+            return distributed
+        return None
+
     def predict_proba(self, X):
+        if cluster := self._on_cluster(X):
+            return cluster.predict_proba(self, X)
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(nn.softmax(self.backend.xp, logits))
 
     def predict(self, X):
+        if cluster := self._on_cluster(X):
+            return cluster.predict(self, X)
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(self.backend.xp.argmax(logits, axis=1))
 
     def score(self, X, y) -> float:
         """Accuracy on (X, y); y as labels or one-hot."""
+        if cluster := self._on_cluster(X):
+            return cluster.score(self, X, y)
         Xd, _ = self._input(X)
         Y = self._targets(y, Xd.shape[0])
         xp = self.backend.xp
@@ -245,6 +259,15 @@ class MLP:
             saver = Checkpoint(checkpoint, checkpoint_every, settings)
         if resume and saver is None:
             raise InputError("resume=True needs checkpoint= (the folder to resume from)")
+        if self.backend.distributed:  # a cluster: data stay on the workers (distributed.py)
+            if saver is not None:
+                raise InputError("checkpoints are not supported on the dask backend yet; train without checkpoint=")
+            from . import distributed
+
+            self.history = distributed.run(
+                self, X, y, optimizer=opt, epochs=int(epochs), batch_size=batch_size, shuffle=shuffle,
+                seed=seed, callbacks=list(callbacks), on_divergence=on_divergence)
+            return self.history
         try:
             Xd, _ = self._input(X)
             if Xd.shape[0] == 0:

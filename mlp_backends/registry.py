@@ -87,6 +87,7 @@ def _probe(name: str) -> BackendInfo:
         is_gpu=found.is_gpu,
         priority=cls.priority,
         source=source,
+        distributed=bool(getattr(cls, "distributed", False)),
     )
     _infos[name] = info
     return info

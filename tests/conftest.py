@@ -32,7 +32,11 @@ EXTRA_DEVICES = {"array_api_strict": ["array_api_strict:device1"]}
 
 def _backend_params(dtypes):
     params = []
-    for info in list_backends():
+    # A distributed backend (dask) is not an array library for the model: its
+    # parameters are NumPy on the driver and its training needs a cluster, so
+    # the array-level suite would only re-test numpy, slowly. It has its own
+    # tests (tests/test_distributed.py) against a LocalCluster.
+    for info in (i for i in list_backends() if not i.distributed):
         specs = [info.name, *EXTRA_DEVICES.get(info.name, [])]
         for spec in specs:
             for dtype in dtypes:

@@ -1,0 +1,330 @@
+"""Training on a Dask cluster: the data stay on the workers in row blocks, the
+parameters stay on the driver, and one map-reduce per epoch joins them.
+
+Assumptions: the model's backend is distributed (backends/dask.py): its
+parameters are host NumPy arrays and its namespace is NumPy's. X is a Dask
+array (n, d) (any row chunks; column chunks are merged) or a host array; y is
+integer labels (n,) or one-hot (n, k), Dask or host. Host data are sent to
+the workers once per `fit` and kept there; a Dask X is used as given, so a
+lazy X (one that does not fit in memory) is recomputed from its source each
+epoch and never held whole: `X.persist()` it first when it fits.
+
+Each row block is one task. A task resolves its worker's own backend through
+the worker's registry (`DaskBackend.workers`, "auto" by default: CuPy on a GPU
+worker, NumPy otherwise), computes with the same array-API math as one
+machine, and sends back host arrays the size of the parameters. Parts are
+summed in a fixed tree, so the result does not depend on which worker ran
+what, nor on a worker dying and its task being retried elsewhere.
+
+- Full batch (batch_size None or >= n): every epoch each block returns the
+  gradient of its share of the mean loss (`nn.loss_and_grads(..., n=n)`);
+  the sum is the whole data's gradient and the driver takes one optimizer
+  step, adding the L2 term once. This is the one-machine algorithm; results
+  agree with it to float rounding (the sum is split in blocks).
+- Mini-batch: local SGD with parameter averaging per epoch. Every block starts
+  the epoch from the same parameters and optimizer state, runs mini-batch
+  steps over its own rows (shuffled with a seed of (seed, epoch, block)), and
+  the driver averages the blocks' parameters and optimizer states, weighted
+  by their rows. One round trip per epoch instead of one per step, but the
+  numbers differ from one machine: an epoch makes ceil(rows/batch) steps per
+  block, not ceil(n/batch), and batches never mix rows of two blocks, so it
+  needs more epochs, more so the more blocks there are (use few, large blocks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from . import nn, train
+from .errors import BackendError, InputError, InputTypeError
+
+
+class Part(NamedTuple):
+    """What one block (or a sum of blocks) sends back to the driver."""
+
+    loss: float  # its share of the epoch's mean loss (already divided by n)
+    hits: float  # its count of correct predictions
+    arrays: list  # gradients, or row-weighted parameters + optimizer state
+    backends: frozenset  # names of the worker backends that computed it
+
+
+# -- on the workers ------------------------------------------------------------
+def _worker_backend(spec: str):
+    from .registry import get_backend
+
+    backend = get_backend(spec)
+    if backend.distributed:
+        raise BackendError(f"workers cannot compute on the distributed backend {backend.name!r}; "
+                           "give them an array backend such as 'auto', 'numpy' or 'cupy'")
+    return backend
+
+
+def _features(backend, xb, dtype: str):
+    if backend.owns(xb) and not isinstance(xb, np.ndarray):  # e.g. CuPy chunks on a CuPy worker
+        return backend.xp.astype(xb, backend.dtype(dtype))
+    return backend.asarray(xb, dtype)
+
+
+def _targets(backend, yb, k: int, dtype: str):
+    """A block of labels or one-hot rows -> device one-hot, checked as `MLP.fit` checks."""
+    host = backend.to_numpy(yb) if backend.owns(yb) and not isinstance(yb, np.ndarray) else np.asarray(yb)
+    if host.ndim == 1 and host.size and (host.min() < 0 or host.max() >= k or np.any(host != np.round(host))):
+        raise InputError(f"labels must be whole numbers in [0, {k - 1}] for output_size={k}")
+    return train.one_hot_targets(backend, host, k, dtype)
+
+
+def _host_scalars(backend, *values) -> list[float]:
+    xp = backend.xp
+    return [float(v) for v in backend.to_numpy(xp.stack(list(values)))]
+
+
+def block_gradients(params, xb, yb, *, k, activation, dtype, n, spec) -> Part:
+    """This block's share of the mean loss and its gradient (no L2: the driver adds it once)."""
+    backend = _worker_backend(spec)
+    xp = backend.xp
+    X, Y = _features(backend, xb, dtype), _targets(backend, yb, k, dtype)
+    P = [backend.asarray(p, dtype) for p in params]
+    loss, grads, logits = nn.loss_and_grads(xp, P, X, Y, activation, 0.0, n)
+    hits = xp.sum(xp.astype(xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1), X.dtype))
+    loss_h, hits_h = _host_scalars(backend, loss, hits)
+    return Part(loss_h, hits_h, [backend.to_numpy(g) for g in grads], frozenset([backend.name]))
+
+
+def block_epoch(params, state, xb, yb, *, optimizer, t0, batch, shuffle, seed, k, activation, l2,
+                dtype, n, spec) -> Part:
+    """One epoch of mini-batch steps on this block alone; returns row-weighted params and state."""
+    backend = _worker_backend(spec)
+    xp = backend.xp
+    X, Y = _features(backend, xb, dtype), _targets(backend, yb, k, dtype)
+    P = [backend.asarray(p, dtype) for p in params]
+    S = tuple([backend.asarray(a, dtype) for a in group] for group in state)
+    step = backend.compile(train.make_step(xp, optimizer, activation, l2))
+    rows = X.shape[0]
+    order = backend.asarray(np.random.default_rng(seed).permutation(rows) if shuffle else np.arange(rows))
+    loss_sum = correct = 0.0
+    t = t0
+    for lo in range(0, rows, batch):
+        idx = order[lo:min(lo + batch, rows)]
+        Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+        t += 1
+        P, S, loss, hits = step(P, S, Xb, Yb, t)
+        loss_sum = loss_sum + loss * Xb.shape[0]
+        correct = correct + hits
+    loss_h, hits_h = _host_scalars(backend, loss_sum, correct)
+    weight = rows / n
+    arrays = [backend.to_numpy(a) * weight for a in [*P, *(a for group in S for a in group)]]
+    return Part(loss_h / n, hits_h, arrays, frozenset([backend.name]))
+
+
+def block_logits(xb, params, *, activation, float_dtype, spec):
+    """Logits of one row block, as a host array (for predictions on Dask arrays)."""
+    backend = _worker_backend(spec)
+    P = [backend.asarray(p, float_dtype) for p in params]
+    logits, _ = nn.forward(backend.xp, P, _features(backend, xb, float_dtype), activation)
+    return backend.to_numpy(logits)
+
+
+def _softmax(logits):
+    import array_api_compat.numpy as xp
+
+    return nn.softmax(xp, logits)
+
+
+def add_parts(*parts: Part) -> Part:
+    """Elementwise sum, left to right (a fixed order: the same numbers on any cluster)."""
+    first, *rest = parts
+    loss, hits, arrays, names = first.loss, first.hits, list(first.arrays), set(first.backends)
+    for p in rest:
+        loss, hits = loss + p.loss, hits + p.hits
+        arrays = [a + b for a, b in zip(arrays, p.arrays)]
+        names |= p.backends
+    return Part(loss, hits, arrays, frozenset(names))
+
+
+# -- on the driver ---------------------------------------------------------------
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def client_for(backend):
+    """The Client to train with: the caller's current one (if it fits the address),
+    a new connection to backend.address, or a LocalCluster started and closed here."""
+    from distributed import Client, LocalCluster
+
+    try:
+        current = Client.current()
+    except ValueError:
+        current = None
+    if current is not None and backend.address in (None, current.scheduler.address):
+        yield current
+        return
+    if backend.address is None:
+        with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                          dashboard_address=":0") as cluster, Client(cluster, set_as_default=False) as client:
+            yield client
+        return
+    try:
+        client = Client(backend.address, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise BackendError(
+            f"cannot reach the Dask scheduler at {backend.address} ({_first_line(exc)}); "
+            "check the address and that a scheduler runs there (`dask scheduler`)"
+        ) from None
+    with client:
+        yield client
+
+
+def _row_blocks(client, model, X, y):
+    """X and y as Dask arrays with the same row chunks; host data sent to the workers once."""
+    import dask.array as da
+
+    d, k = model.sizes[0], model.sizes[-1]
+    if isinstance(X, da.Array):
+        if X.dtype.kind not in "biuf":
+            raise InputTypeError(f"X must be numeric, got dtype {X.dtype}; convert it with X.astype(float)")
+        from_host = False
+    else:
+        from .model import _host_features
+
+        host = _host_features(X)
+        workers = sum(client.nthreads().values()) or 1
+        X = da.from_array(host, chunks=(max(1, math.ceil(host.shape[0] / workers)), *host.shape[1:]))
+        from_host = True
+    if X.ndim != 2 or X.shape[1] != d:
+        raise InputError(f"X must have shape (n_samples, {d}), got {tuple(X.shape)}; "
+                         "reshape it or build the model for this many features")
+    if any(math.isnan(c) for c in X.chunks[0]):
+        raise InputError("X has unknown chunk sizes; call X.compute_chunk_sizes() first")
+    if X.shape[0] == 0:
+        raise InputError("X has no rows; training needs at least one sample")
+    X = X.rechunk({1: -1})
+    if not isinstance(y, da.Array):
+        y = np.asarray(y)
+        if y.dtype == object or y.dtype.kind in "USV":
+            raise InputTypeError(f"y must be numeric labels or one-hot rows, got dtype {y.dtype}")
+        y = da.from_array(y, chunks=-1)
+    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0] or (y.ndim == 2 and y.shape[1] != k):
+        raise InputError(f"y must be {X.shape[0]} labels or one-hot rows of {k} columns "
+                         f"(one per sample of X), got shape {tuple(y.shape)}")
+    y = y.rechunk({0: X.chunks[0], **({1: -1} if y.ndim == 2 else {})})
+    X, y = client.persist([X, y]) if from_host else (X, client.persist(y))
+    # The caller holds X and y: persisted blocks live only as long as their collection.
+    return X, y, X.to_delayed().ravel().tolist(), y.to_delayed().ravel().tolist(), list(X.chunks[0])
+
+
+def _tree(parts: list, split_every: int = 8):
+    import dask
+
+    while len(parts) > 1:
+        parts = [dask.delayed(add_parts)(*parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
+    return parts[0]
+
+
+def run(model, X, y, *, optimizer, epochs: int, batch_size: int | None, shuffle: bool,
+        seed: int | None, callbacks=(), on_divergence: str = "stop") -> train.History:
+    """Train `model` (on a distributed backend) in place; the same contract as `train.run`."""
+    import dask
+    from dask.sizeof import sizeof
+
+    backend, xp = model.backend, model.backend.xp
+    history = train.History()
+    common = dict(k=model.sizes[-1], activation=model.activation, dtype=model.dtype, spec=backend.workers)
+    with client_for(backend) as client:
+        X, y, xs, ys, rows = _row_blocks(client, model, X, y)
+        n = sum(rows)
+        full = batch_size is None or batch_size >= n
+        state = optimizer.init(xp, model.params)
+        t = 0
+        # Block shuffles are seeded by (seed, epoch, block): the same on any cluster.
+        base_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        for epoch in range(epochs):
+            started = time.perf_counter()
+            before = model.params
+            if full:
+                params = client.scatter([list(model.params)], broadcast=True)[0]
+                parts = [dask.delayed(block_gradients, pure=False)(params, xb, yb, n=n, **common)
+                         for xb, yb in zip(xs, ys)]
+            else:
+                params, shared_state = client.scatter([list(model.params), state], broadcast=True)
+                parts = [dask.delayed(block_epoch, pure=False)(
+                    params, shared_state, xb, yb, optimizer=optimizer, t0=t, batch=batch_size,
+                    shuffle=shuffle, seed=[base_seed, epoch, i], l2=model.l2, n=n, **common)
+                    for i, (xb, yb) in enumerate(zip(xs, ys))]
+            total = client.compute(_tree(parts)).result()
+            loss = total.loss
+            if full:
+                grads = total.arrays
+                if model.l2:
+                    loss += float(nn.l2_penalty(xp, model.params, model.l2))
+                    grads = [g + model.l2 * p if i % 2 == 0 else g
+                             for i, (g, p) in enumerate(zip(grads, model.params))]
+                t += 1
+                model.params, state = optimizer.update(xp, model.params, grads, state, t)
+            else:
+                L = len(model.params)
+                model.params = total.arrays[:L]
+                rest = total.arrays[L:]
+                state = tuple(rest[i:i + L] for i in range(0, len(rest), L))
+                t += max(math.ceil(r / batch_size) for r in rows)
+            backend.worker_backends = set(total.backends)
+            logs = {"epoch": epoch + 1, "loss": loss, "accuracy": total.hits / n,
+                    "time": time.perf_counter() - started, "bytes_to_driver": float(sizeof(total))}
+            if not math.isfinite(logs["loss"]):
+                model.params = before
+                message = (f"training diverged in epoch {epoch + 1}: the loss became {logs['loss']}; "
+                           f"kept the parameters from before that epoch; try a lower learning rate")
+                if on_divergence == "raise":
+                    raise train.DivergedError(message)
+                history.stopped_early = message
+                break
+            model._opt_state, model._step = state, t
+            stop = False
+            for callback in callbacks:
+                stop = bool(callback.on_epoch_end(model, logs)) or stop
+            history.append(logs)
+            if stop:
+                break
+    return history
+
+
+# -- predictions on Dask arrays --------------------------------------------------------
+def _logits(model, X):
+    d, k = model.sizes[0], model.sizes[-1]
+    if X.ndim != 2 or X.shape[1] != d:
+        raise InputError(f"X must have shape (n_samples, {d}), got {tuple(X.shape)}; "
+                         "reshape it or build the model for this many features")
+    X = X.rechunk({1: -1})
+    return X.map_blocks(block_logits, [np.asarray(p) for p in model.params], activation=model.activation,
+                        float_dtype=model.dtype, spec=model.backend.workers, dtype=np.dtype(model.dtype),
+                        chunks=(X.chunks[0], (k,)))
+
+
+def predict_proba(model, X):
+    """Lazy Dask array of softmax probabilities, computed block by block where X lives."""
+    return _logits(model, X).map_blocks(_softmax, dtype=np.dtype(model.dtype))
+
+
+def predict(model, X):
+    """Lazy Dask array of predicted class indices."""
+    return _logits(model, X).argmax(axis=1)
+
+
+def score(model, X, y) -> float:
+    """Accuracy, computed on the cluster; only the count of hits reaches the driver."""
+    import dask.array as da
+
+    labels = y.argmax(axis=1) if getattr(y, "ndim", 1) == 2 else y
+    labels = labels if isinstance(labels, da.Array) else da.from_array(np.asarray(labels))
+    if labels.shape[0] != X.shape[0]:
+        raise InputError(f"y has {labels.shape[0]} rows but X has {X.shape[0]}; pass one label per sample")
+    hits = (predict(model, X) == labels.rechunk({0: X.chunks[0]})).mean()
+    with client_for(model.backend) as client:
+        return float(client.compute(hits).result())

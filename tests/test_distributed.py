@@ -1,0 +1,249 @@
+"""Training on a Dask cluster: two single-threaded worker processes on this machine.
+
+One LocalCluster serves the whole module (starting one costs seconds). The
+full-batch map-reduce must give the one-machine NumPy numbers; mini-batch
+(local SGD with averaging) must learn digits; a worker killed mid-epoch must
+not change the result; only parameter-sized results may reach the driver.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+import dask  # noqa: E402
+
+from mlp_backends import BackendError, DivergedError, InputError, MLP, list_backends  # noqa: E402
+
+if not any(i.name == "dask" for i in list_backends()):  # e.g. a venv installed before the entry point
+    pytest.skip("the dask backend is not registered here; reinstall: pip install -e '.[dask]'",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(300)
+
+F64 = {"rtol": 1e-10, "atol": 1e-12}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=":0") as c:
+        yield c
+
+
+@pytest.fixture
+def spec(cluster):
+    return f"dask:{cluster.scheduler_address}"
+
+
+def _dask_backend(cluster, workers):
+    from backends.dask import DaskBackend
+
+    return DaskBackend(cluster.scheduler_address, workers=workers)
+
+
+def test_dask_is_listed_usable_and_kept_out_of_the_array_suite():
+    from conftest import _backend_params
+
+    info = {i.name: i for i in list_backends()}["dask"]
+    assert info.usable and info.distributed, info
+    ids = [p.id for p in _backend_params(("float64",))]
+    assert "numpy-float64" in ids and not any(i.startswith("dask") for i in ids)
+
+
+@pytest.mark.parametrize("kind", ["host", "dask-uneven-blocks"])
+@pytest.mark.parametrize("how", ["article-train", "adam-l2"])
+def test_full_batch_equals_the_one_machine_numpy_run(spec, digits, kind, how):
+    X, y = digits.X_train, digits.y_train
+    if kind != "host":  # 7 blocks of unequal size, labels chunked differently from X
+        X, y = da.from_array(X, chunks=(200, 32)), da.from_array(y, chunks=300)
+    l2 = 1e-3 if how == "adam-l2" else 0.0
+    models = [MLP(64, 16, 10, backend=b, dtype="float64", seed=3, l2=l2) for b in ("numpy", spec)]
+    for model, data in zip(models, [(digits.X_train, digits.y_train), (X, y)]):
+        if how == "article-train":
+            model.train(*data, epochs=15, learning_rate=0.5)
+        else:
+            model.fit(*data, epochs=15, batch_size=None, learning_rate=0.01, optimizer="adam")
+    reference, on_cluster = models
+    for got, want in zip(on_cluster.get_params(), reference.get_params()):
+        np.testing.assert_allclose(got, want, **F64)
+    np.testing.assert_allclose(on_cluster.history.loss, reference.history.loss, **F64)
+    assert on_cluster.history.accuracy == reference.history.accuracy
+    assert on_cluster.history.loss[-1] < on_cluster.history.loss[0]
+
+
+def test_only_parameter_sized_results_reach_the_driver(spec):
+    """Data made on the workers, 4x apart in size: the driver receives the same bytes each epoch."""
+    model = MLP(20, 8, 3, backend=spec, dtype="float64", seed=0)
+    params_bytes = sum(p.nbytes for p in model.get_params())
+    received = []
+    for n in (4_000, 16_000):
+        X = da.random.default_rng(1).standard_normal((n, 20), chunks=(1_000, 20))
+        y = (X[:, 0] > 0).astype(np.int64)
+        history = model.fit(X, y, epochs=2, batch_size=None, optimizer="sgd", learning_rate=0.1)
+        received.append(history["bytes_to_driver"])
+    assert received[0] == received[1]
+    assert all(params_bytes <= b < params_bytes + 1_000 for b in received[0]), (received, params_bytes)
+
+
+def test_mini_batch_local_sgd_learns_digits_and_repeats_exactly(spec, digits):
+    def trained():
+        model = MLP(64, 64, 10, "relu", backend=spec, seed=0)
+        model.fit(digits.X_train, digits.y_train, epochs=25, batch_size=32, learning_rate=0.003)
+        return model
+
+    first, second = trained(), trained()
+    assert first.score(digits.X_test, digits.y_test) >= 0.95
+    assert first.history.loss[-1] < 0.1 * first.history.loss[0]
+    for a, b in zip(first.get_params(), second.get_params()):
+        np.testing.assert_array_equal(a, b)  # seeded block shuffles, fixed reduction order
+
+
+def test_dask_arrays_in_give_dask_arrays_out_computed_on_the_cluster(spec, digits):
+    model = MLP(64, 16, 10, "relu", backend=spec, dtype="float64", seed=3)
+    model.fit(digits.X_train, digits.y_train, epochs=10, batch_size=None, learning_rate=0.03)
+    X, y = da.from_array(digits.X_test, chunks=(100, 64)), da.from_array(digits.y_test, chunks=100)
+    proba, labels = model.predict_proba(X), model.predict(X)
+    assert isinstance(proba, da.Array) and isinstance(labels, da.Array)
+    np.testing.assert_allclose(proba.compute(), model.predict_proba(digits.X_test), **F64)
+    np.testing.assert_array_equal(labels.compute(), model.predict(digits.X_test))
+    assert model.score(X, y) == pytest.approx(model.score(digits.X_test, digits.y_test), abs=1e-12)
+    assert 0.5 < model.score(X, y) < 1.0
+
+
+def test_workers_pick_their_own_backend_through_the_registry(cluster, digits):
+    X, y = digits.X_train[:300], digits.y_train[:300]
+    reference = MLP(64, 8, 10, backend="numpy", dtype="float64", seed=1)
+    reference.train(X, y, epochs=3, learning_rate=0.5)
+    for workers, expected in [("auto", "numpy"), ("array_api_strict", "array_api_strict")]:
+        backend = _dask_backend(cluster, workers)
+        model = MLP(64, 8, 10, backend=backend, dtype="float64", seed=1)
+        model.train(X, y, epochs=3, learning_rate=0.5)
+        assert backend.worker_backends == {expected}
+        for got, want in zip(model.get_params(), reference.get_params()):
+            np.testing.assert_allclose(got, want, **F64)
+
+
+def _die_once_when_armed(block, folder):
+    """Kill this worker process the first time it runs after the test arms it."""
+    try:
+        os.rename(os.path.join(folder, "armed"), os.path.join(folder, "fired"))  # one task wins
+    except FileNotFoundError:
+        return block
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_epoch_is_survived_with_the_same_result(cluster, spec, digits, tmp_path):
+    X = da.from_array(digits.X_train, chunks=(300, 64)).map_blocks(
+        _die_once_when_armed, str(tmp_path), dtype=digits.X_train.dtype)
+
+    class ArmAfterEpoch:
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_epoch_end(self, model, logs):
+            if logs["epoch"] == self.epoch:
+                (tmp_path / "armed").touch()
+
+    def trained(callbacks):
+        model = MLP(64, 16, 10, backend=spec, dtype="float64", seed=5)
+        model.fit(X, digits.y_train, epochs=5, batch_size=None, optimizer="momentum",
+                  learning_rate=0.1, callbacks=callbacks)
+        return model
+
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        pids_before = set(client.run(os.getpid).values())
+        undisturbed = trained([])
+        survived = trained([ArmAfterEpoch(2)])
+        client.wait_for_workers(2, timeout=60)
+        pids_after = set(client.run(os.getpid).values())
+    assert (tmp_path / "fired").exists() and not (tmp_path / "armed").exists()
+    assert pids_before - pids_after, "no worker process died"
+    assert len(survived.history) == 5
+    for a, b in zip(survived.get_params(), undisturbed.get_params()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_stops_with_the_last_finite_parameters(spec, blobs):
+    X, y = blobs
+    model = MLP(5, 16, 3, "relu", backend=spec, init="standard_normal")  # float32 overflows soon
+    history = model.fit(X * 1e3, y, epochs=20, batch_size=None, optimizer="sgd", learning_rate=1e6)
+    assert "training diverged in epoch" in history.stopped_early and len(history) < 20
+    assert all(np.isfinite(p).all() for p in model.get_params())
+    with pytest.raises(DivergedError, match="diverged in epoch"):
+        model.fit(X * 1e3, y, epochs=20, batch_size=None, optimizer="sgd", learning_rate=1e6,
+                  on_divergence="raise")
+
+
+def test_an_unreachable_scheduler_is_a_clear_backend_error(blobs):
+    X, y = blobs
+    model = MLP(5, 4, 3, backend="dask:tcp://127.0.0.1:9")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(BackendError, match=r"cannot reach the Dask scheduler at tcp://127.0.0.1:9") as err:
+            model.fit(X, y, epochs=1)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_data_are_input_errors(spec, blobs, tmp_path):
+    X, y = blobs
+    model = MLP(5, 4, 3, backend=spec)
+    with pytest.raises(InputError, match=r"X must have shape \(n_samples, 5\)"):
+        model.fit(da.from_array(X[:, :4]), y, epochs=1)
+    with pytest.raises(InputError, match="y must be 60 labels"):
+        model.fit(da.from_array(X), y[:50], epochs=1)
+    with pytest.raises(InputError, match=r"labels must be whole numbers in \[0, 2\]"):  # found on a worker
+        model.fit(da.from_array(X, chunks=20), da.from_array(y + 1, chunks=20), epochs=1)
+    with pytest.raises(InputError, match="checkpoints are not supported on the dask backend"):
+        model.fit(X, y, epochs=1, checkpoint=str(tmp_path))
+
+
+def test_without_an_address_a_local_cluster_is_started_and_closed(blobs, monkeypatch):
+    X, y = blobs
+    monkeypatch.delenv("MLP_BACKEND", raising=False)
+    seen, before = [], len(multiprocessing.active_children())  # the module's cluster has some
+
+    class CountWorkers:
+        def on_epoch_end(self, model, logs):
+            seen.append(len(multiprocessing.active_children()))
+
+    model = MLP(5, 4, 3, backend="dask", dtype="float64", seed=0)
+    model.fit(X, y, epochs=2, batch_size=None, optimizer="sgd", learning_rate=1.0, callbacks=[CountWorkers()])
+    assert seen == [before + os.cpu_count()] * 2  # one worker process per core while training
+    assert model.history.loss[1] < model.history.loss[0]
+    assert len(multiprocessing.active_children()) == before  # and none left after
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mlp_backends.cli", *args], capture_output=True,
+                          text=True, timeout=240, env={**os.environ, **(env or {})})
+
+
+def test_cli_trains_on_a_scheduler_with_one_extra_option(cluster):
+    out = _cli("train", "--backend", "dask", "--scheduler", cluster.scheduler_address, "--epochs", "20")
+    assert out.returncode == 0, out.stderr
+    assert f"backend: dask:{cluster.scheduler_address}" in out.stdout
+    assert float(re.search(r"test accuracy: (\d\.\d+)", out.stdout).group(1)) >= 0.95
+
+
+def test_cli_unreachable_scheduler_exits_2_with_one_line():
+    out = _cli("train", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9", "--epochs", "1",
+               env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"})
+    assert out.returncode == 2, out.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_importing_the_package_does_not_import_dask():
+    code = "import sys, mlp_backends; print([m for m in ('dask', 'distributed') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
