@@ -12,10 +12,12 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import __version__
 from .errors import InputError, UsageError
+from .train import TrainingInterrupted
 
 PROG = "mlp-backends"
 
@@ -132,6 +134,11 @@ def _cmd_train(args) -> int:
         raise InputError(f"--epochs must be at least 1, got {args.epochs}")
     if args.early_stopping < 0:
         raise InputError(f"--early-stopping takes a patience of 1 or more epochs, got {args.early_stopping}")
+    if args.resume and args.checkpoint and Path(args.resume) != Path(args.checkpoint):
+        raise InputError("--resume DIR already saves its checkpoints in DIR; drop --checkpoint or name the same folder")
+    checkpoint = args.resume or args.checkpoint
+    if args.resume and not (Path(args.resume) / "checkpoint.npz").is_file():
+        raise InputError(f"no checkpoint in {args.resume}; start a run with --checkpoint {args.resume} first")
 
     spec = args.backend
     if args.scheduler:  # a Dask cluster: the dask backend at that address
@@ -161,9 +168,13 @@ def _cmd_train(args) -> int:
     started = time.perf_counter()
     history = model.fit(ds.X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, optimizer=args.optimizer,
-                        callbacks=callbacks, validation_data=validation)
+                        callbacks=callbacks, validation_data=validation,
+                        checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
+                        resume=bool(args.resume))
     wall = time.perf_counter() - started
-    if history.stopped_early:
+    if history.diverged:
+        print(f"{PROG}: {history.stopped_early}", file=sys.stderr)
+    elif history.stopped_early:
         print(history.stopped_early)
     parts = [("train", ds.X_train, ds.y_train)]
     if validation is not None:
@@ -194,7 +205,7 @@ def _cmd_train(args) -> int:
         kept = stopper.best_epoch if stopper and "restored" in history.stopped_early else None
         plot_history(history, args.plot, title=f"{ds.name}: {model}", kept_epoch=kept)
         print(f"saved plot: {args.plot}")
-    return 0
+    return 1 if history.diverged else 0  # the run did not do what was asked: scripts must notice
 
 
 def _load_for_inference(args):
@@ -347,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=30, metavar="N", help="(default: 30)")
     g.add_argument("--l2", type=float, default=0.0, metavar="L", help="weight penalty (default: 0)")
     g.add_argument("--seed", type=int, default=0, help="for the split, the weights and the shuffles (default: 0)")
+    g.add_argument("--checkpoint", metavar="DIR",
+                   help="save a checkpoint in DIR every --checkpoint-every epochs and on Ctrl-C")
+    g.add_argument("--checkpoint-every", type=int, default=1, metavar="K", help="(default: 1)")
+    g.add_argument("--resume", metavar="DIR",
+                   help="continue the run checkpointed in DIR (same options), bit for bit")
     g.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
                    help="stop when the validation loss (the training loss without --validation-split) "
                         "has not improved for PATIENCE epochs, and keep the best parameters")
@@ -389,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if not debug:
+        # A diverging run makes NumPy warn on every overflow; the loop detects it and says
+        # so in one line with what to do, so the raw warnings are noise here.
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered",
+                                RuntimeWarning)
     try:
         return args.func(args)
     except UsageError as exc:
@@ -396,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as exc:  # Ctrl-C, handled after a step: says where and how to resume
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

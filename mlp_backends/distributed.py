@@ -277,13 +277,7 @@ def run(model, X, y, *, optimizer, epochs: int, batch_size: int | None, shuffle:
             backend.worker_backends = set(total.backends)
             logs = {"epoch": epoch + 1, "loss": loss, "accuracy": total.hits / n,
                     "time": time.perf_counter() - started, "bytes_to_driver": float(sizeof(total))}
-            if not math.isfinite(logs["loss"]):
-                model.params = before
-                message = (f"training diverged in epoch {epoch + 1}: the loss became {logs['loss']}; "
-                           f"kept the parameters from before that epoch; try a lower learning rate")
-                if on_divergence == "raise":
-                    raise train.DivergedError(message)
-                history.stopped_early = message
+            if train.handle_divergence(model, before, logs, on_divergence, history):
                 break
             model._opt_state, model._step = state, t
             stop = False

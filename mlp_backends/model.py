@@ -86,7 +86,15 @@ class MLP:
             raise InputError(f"l2 must be 0 or more, got {l2!r}")
         self.activation, self.dtype, self.seed, self.init, self.l2 = activation, dtype, seed, init, float(l2)
         self.backend = get_backend(backend)
-        self.params = [self.backend.asarray(p, dtype) for p in init_params(self.sizes, init, activation, seed)]
+        host = init_params(self.sizes, init, activation, seed)
+        try:
+            self.params = [self.backend.asarray(p, dtype) for p in host]
+        except Exception as exc:
+            if not self.backend.is_out_of_memory(exc):
+                raise
+            size = sum(p.size for p in host) * (4 if dtype == "float32" else 8) / 2**20
+            raise DeviceMemoryError(f"out of memory on {self.backend.spec} creating the parameters "
+                                    f"({size:.1f} MB, {type(exc).__name__}); try a smaller model") from exc
         self.history: train.History | None = None
         self.extra: dict = {}  # JSON-able facts saved with the model (classes, scaling, ...)
         self._opt_state, self._step = None, 0

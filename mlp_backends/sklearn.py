@@ -103,7 +103,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return index
 
     def _after_training(self, history) -> None:
-        if "diverged" in history.stopped_early:
+        if history.diverged:
             warnings.warn(history.stopped_early, ConvergenceWarning, stacklevel=3)
 
     # -- scikit-learn API ----------------------------------------------------

@@ -45,6 +45,10 @@ class History:
     extra: dict[str, list[float]] = field(default_factory=dict)
     stopped_early: str = ""
 
+    @property
+    def diverged(self) -> bool:
+        return self.stopped_early.startswith("training diverged")
+
     def append(self, logs: dict[str, Any]) -> None:
         for key, value in logs.items():
             if key in ("loss", "accuracy", "time"):
@@ -192,13 +196,7 @@ def run(
                     "time": time.perf_counter() - started}
             if validation is not None:
                 logs["val_loss"], logs["val_accuracy"] = host[2], host[3]
-            if not math.isfinite(logs["loss"]):
-                model.params = before
-                message = (f"training diverged in epoch {epoch + 1}: the loss became {logs['loss']}; "
-                           "kept the parameters from before that epoch; try a lower learning rate")
-                if on_divergence == "raise":
-                    raise DivergedError(message)
-                history.stopped_early = message
+            if handle_divergence(model, before, logs, on_divergence, history):
                 break
             model._opt_state, model._step = state, t
             stop = False
@@ -219,6 +217,20 @@ def run(
     return history
 
 
+def handle_divergence(model, before, logs: dict, on_divergence: str, history: History) -> bool:
+    """If the epoch's loss is NaN or infinite: give the model back `before` (the
+    parameters that started the epoch), then raise or record why. True if it did."""
+    if math.isfinite(logs["loss"]):
+        return False
+    model.params = before
+    message = (f"training diverged in epoch {logs['epoch']}: the loss became {logs['loss']}; "
+               "kept the parameters from before that epoch; try a lower learning rate")
+    if on_divergence == "raise":
+        raise DivergedError(message)
+    history.stopped_early = message
+    return True
+
+
 def _read(backend, scalars) -> list[float]:
     """Device scalars -> host floats, in one transfer."""
     return [float(v) for v in backend.to_numpy(backend.xp.stack(scalars))]
@@ -230,8 +242,9 @@ def _interrupted(model, checkpoint, progress: Progress):
         raise TrainingInterrupted(f"interrupted in {where}; the model holds the parameters of that step "
                                   "(set a checkpoint folder to be able to resume)")
     checkpoint.save(model, progress)
-    raise TrainingInterrupted(f"interrupted in {where}; checkpoint saved in {checkpoint.directory}; "
-                              "run the same command with --resume to continue")
+    raise TrainingInterrupted(f"interrupted in {where}; checkpoint saved in {checkpoint.directory}; to continue, "
+                              f"run the same command with --resume {checkpoint.directory} "
+                              "(in Python: fit(..., checkpoint=that folder, resume=True))")
 
 
 def evaluate(xp, model, X, Y) -> list:

@@ -40,12 +40,12 @@ OOM_PLUGIN = """
         '''Named like CuPy's and PyTorch's.'''
 
     class TinyDevice(NumPyBackend):
-        '''A device that holds at most 1000 numbers at once.'''
+        '''A device that holds at most 10000 numbers in one array.'''
         name = "tinydevice"
 
         def asarray(self, host, dtype=None):
             import numpy as np
-            if np.asarray(host).size > 1000:
+            if np.asarray(host).size > 10000:
                 raise OutOfMemoryError("out of memory allocating %d bytes" % np.asarray(host).nbytes)
             return super().asarray(host, dtype)
 """
@@ -54,14 +54,16 @@ OOM_PLUGIN = """
 def test_out_of_memory_becomes_a_clear_error_with_sizes(plugin_dir):
     plugin_dir("oomplug", OOM_PLUGIN, "tinydevice = oomplug:TinyDevice\n")
     model = MLP(20, 8, 2, backend="tinydevice")
-    X = np.zeros((100, 20))
+    X = np.zeros((1000, 20))
     with pytest.raises(DeviceMemoryError) as info:
-        model.fit(X, np.arange(100) % 2, epochs=1, batch_size=50)
+        model.fit(X, np.arange(1000) % 2, epochs=1, batch_size=50)
     message = str(info.value)
     assert "out of memory on tinydevice" in message and "OutOfMemoryError" in message
-    assert "data 100x20 = 0.0 MB" in message and "one batch of 50" in message
+    assert "data 1000x20 = 0.1 MB" in message and "one batch of 50" in message
     assert "smaller --batch-size" in message
     assert isinstance(info.value, MemoryError)
+    with pytest.raises(DeviceMemoryError, match="creating the parameters"):
+        MLP(200, 100, 2, backend="tinydevice")
 
 
 def test_same_seed_same_data_gives_bit_identical_parameters(digits):
