@@ -245,6 +245,7 @@ def run(model, X, y, *, optimizer, epochs: int, batch_size: int | None, shuffle:
         t = 0
         # Block shuffles are seeded by (seed, epoch, block): the same on any cluster.
         base_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        train.begin_training(model, callbacks)
         for epoch in range(epochs):
             started = time.perf_counter()
             before = model.params
@@ -280,12 +281,9 @@ def run(model, X, y, *, optimizer, epochs: int, batch_size: int | None, shuffle:
             if train.handle_divergence(model, before, logs, on_divergence, history):
                 break
             model._opt_state, model._step = state, t
-            stop = False
-            for callback in callbacks:
-                stop = bool(callback.on_epoch_end(model, logs)) or stop
-            history.append(logs)
-            if stop:
+            if train.end_epoch(model, logs, callbacks, history):
                 break
+    train.end_training(model, callbacks, history)
     return history
 
 

@@ -160,10 +160,7 @@ def run(
     whole = batch == n and not shuffle  # the article's full batch: no gathering at all
     state, t = at.opt_state, at.step
 
-    for callback in callbacks:
-        if hasattr(callback, "on_train_begin"):
-            callback.on_train_begin(model)
-
+    begin_training(model, callbacks)
     with _StopOnSigint() as sigint:
         for epoch in range(at.epoch, epochs):
             started = time.perf_counter()
@@ -199,22 +196,40 @@ def run(
             if handle_divergence(model, before, logs, on_divergence, history):
                 break
             model._opt_state, model._step = state, t
-            stop = False
-            for callback in callbacks:
-                stop = bool(callback.on_epoch_end(model, logs)) or stop
-            history.append(logs)
+            stop = end_epoch(model, logs, callbacks, history)
             if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == epochs or stop):
                 checkpoint.save(model, Progress(epoch + 1, 0, t, rng.bit_generator.state,
                                                 history=history.as_dict(), opt_state=state))
             if stop:
-                reasons = [getattr(c, "stop_reason", "") for c in callbacks]
-                history.stopped_early = (" ".join(r for r in reasons if r)
-                                         or f"a callback stopped training after epoch {epoch + 1}")
                 break
+    end_training(model, callbacks, history)
+    return history
+
+
+# -- the epoch's edges, shared with the distributed loop ---------------------------
+def begin_training(model, callbacks) -> None:
+    for callback in callbacks:
+        if hasattr(callback, "on_train_begin"):
+            callback.on_train_begin(model)
+
+
+def end_epoch(model, logs: dict, callbacks, history: History) -> bool:
+    """Hand the epoch's figures to every callback and record them; True to stop."""
+    stop = False
+    for callback in callbacks:
+        stop = bool(callback.on_epoch_end(model, logs)) or stop
+    history.append(logs)
+    if stop:
+        reasons = [getattr(c, "stop_reason", "") for c in callbacks]
+        history.stopped_early = (" ".join(r for r in reasons if r)
+                                 or f"a callback stopped training after epoch {logs['epoch']}")
+    return stop
+
+
+def end_training(model, callbacks, history: History) -> None:
     for callback in callbacks:
         if hasattr(callback, "on_train_end"):
             callback.on_train_end(model, history)
-    return history
 
 
 def handle_divergence(model, before, logs: dict, on_divergence: str, history: History) -> bool:

@@ -64,6 +64,26 @@ def tolerance(dtype: str) -> dict:
     return {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}
 
 
+def finite_difference_grads(model, X, y, eps=1e-6, per_array=None):
+    """Central differences of model.loss_and_gradients' loss, for the first
+    `per_array` entries of each parameter array (all when None); the rest stay 0."""
+    params = model.get_params()
+    grads = []
+    for i, p in enumerate(params):
+        g = np.zeros_like(p)
+        for idx in list(np.ndindex(p.shape))[:per_array]:
+            values = []
+            for sign in (1, -1):
+                trial = [q.copy() for q in params]
+                trial[i][idx] += sign * eps
+                model.set_params(trial)
+                values.append(model.loss_and_gradients(X, y)[0])
+            g[idx] = (values[0] - values[1]) / (2 * eps)
+        grads.append(g)
+    model.set_params(params)
+    return grads
+
+
 @pytest.fixture(scope="session")
 def digits():
     """scikit-learn's digits, a fixed stratified split, standardized on the train part."""

@@ -174,6 +174,20 @@ def test_a_worker_killed_mid_epoch_is_survived_with_the_same_result(cluster, spe
         np.testing.assert_array_equal(a, b)
 
 
+def test_early_stopping_on_the_cluster_restores_its_best_parameters(spec, blobs):
+    from mlp_backends import EarlyStopping
+
+    X, y = blobs
+    stopper = EarlyStopping(patience=2, monitor="loss", min_delta=10.0)  # nothing improves by 10: stop early
+    model = MLP(5, 8, 3, backend=spec, dtype="float64", seed=1)
+    history = model.fit(X, y, epochs=20, batch_size=None, optimizer="sgd", learning_rate=0.1,
+                        callbacks=[stopper])
+    assert len(history) == 3 and stopper.best_epoch == 1
+    assert history.stopped_early.startswith("early stopping after epoch 3")
+    assert history.stopped_early.endswith("restored its parameters")
+    assert all(np.array_equal(a, b) for a, b in zip(model.params, stopper.best_params))
+
+
 def test_divergence_stops_with_the_last_finite_parameters(spec, blobs):
     X, y = blobs
     model = MLP(5, 16, 3, "relu", backend=spec, init="standard_normal")  # float32 overflows soon

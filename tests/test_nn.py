@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlp_backends import MLP, nn
-from conftest import tolerance
+from conftest import finite_difference_grads, tolerance
 
 WIDE_ROWS = np.array([[0.0, 1.0, 2.0], [3000.0, 3001.0, 3002.0], [-4000.0, -3999.0, -4005.0]])
 
@@ -54,24 +54,6 @@ def test_activation_gradient_matches_its_derivative(activation):
     np.testing.assert_allclose(analytic[mask], numeric[mask], rtol=1e-6, atol=1e-9)
 
 
-def _finite_difference_grads(model, X, y, eps=1e-6):
-    params = model.get_params()
-    grads = []
-    for i, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            values = []
-            for sign in (1, -1):
-                trial = [q.copy() for q in params]
-                trial[i][idx] += sign * eps
-                model.set_params(trial)
-                values.append(model.loss_and_gradients(X, y)[0])
-            g[idx] = (values[0] - values[1]) / (2 * eps)
-        grads.append(g)
-    model.set_params(params)
-    return grads
-
-
 @pytest.mark.parametrize("activation", nn.ACTIVATIONS)
 @pytest.mark.parametrize("hidden", [(4,), (4, 3), (4, 3, 3)], ids=["1-hidden", "2-hidden", "3-hidden"])
 @pytest.mark.parametrize("l2", [0.0, 0.1])
@@ -81,6 +63,6 @@ def test_backprop_matches_central_finite_differences(activation, hidden, l2):
     y = rng.integers(0, 3, size=6)
     model = MLP(5, hidden, 3, activation, backend="numpy", dtype="float64", seed=3, l2=l2)
     _, analytic = model.loss_and_gradients(X, y)
-    numeric = _finite_difference_grads(model, X, y)
+    numeric = finite_difference_grads(model, X, y)
     for a, n in zip(analytic, numeric):
         np.testing.assert_allclose(a, n, rtol=1e-5, atol=1e-8)
