@@ -62,6 +62,13 @@ class JaxBackend(Backend):
 
         jax.effects_barrier()
 
+    def memory_stats(self):
+        stats = self.device.memory_stats() if self.is_gpu else None
+        if not stats:
+            return None
+        return {"in_use_bytes": stats.get("bytes_in_use", 0),
+                "peak_bytes": stats.get("peak_bytes_in_use", stats.get("bytes_in_use", 0))}
+
     def compile(self, step):
         import jax
 

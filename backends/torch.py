@@ -54,3 +54,11 @@ class TorchBackend(Backend):
 
         if self.is_gpu:
             torch.cuda.synchronize(self.device)
+
+    def memory_stats(self):
+        if not self.is_gpu:
+            return None
+        import torch
+
+        return {"in_use_bytes": torch.cuda.memory_allocated(self.device),
+                "peak_bytes": torch.cuda.max_memory_allocated(self.device)}

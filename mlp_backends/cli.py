@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=None,
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
     p.set_defaults(func=_cmd_train)
+
+    from . import bench  # light: NumPy and the standard library at import
+
+    p = sub.add_parser("bench", help="benchmark the backends side by side (epoch time, GEMM floor, memory)")
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
     return parser
 
 

@@ -49,19 +49,23 @@ class History:
         return self.extra[key]
 
 
-def make_step(xp, optimizer, activation: str, l2: float) -> Callable:
+def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None = None) -> Callable:
     """One optimizer step as a pure function of arrays (what `compile` may jit).
 
     Returns new params, new optimizer state, the batch's mean loss (at the
     old params) and its count of correct predictions, both device scalars.
+    `step.rebuild(**changes)` makes the same step with some arguments changed
+    (another namespace, fused kernels): how compile hooks reuse this math.
     """
 
     def step(params, state, Xb, Yb, t):
-        loss, grads, logits = nn.loss_and_grads(xp, params, Xb, Yb, activation, l2)
+        loss, grads, logits = nn.loss_and_grads(xp, params, Xb, Yb, activation, l2, kern=kern)
         params, state = optimizer.update(xp, params, grads, state, t)
         hits = xp.argmax(logits, axis=1) == xp.argmax(Yb, axis=1)
         return params, state, loss, xp.sum(xp.astype(hits, Xb.dtype))
 
+    step.config = dict(xp=xp, optimizer=optimizer, activation=activation, l2=l2, kern=kern)
+    step.rebuild = lambda **changes: make_step(**{**step.config, **changes})
     return step
 
 
@@ -85,13 +89,18 @@ def run(
     start_step: int = 0,
     start_epoch: int = 0,
     history: History | None = None,
+    step: Callable | None = None,
 ) -> History:
-    """Train `model` in place on device arrays X (n, d) and Y (n, k)."""
+    """Train `model` in place on device arrays X (n, d) and Y (n, k).
+
+    step: a step already made by `make_step` and compiled (the benchmark
+    reuses one across calls, so JAX does not trace it again)."""
     backend = model.backend
     xp = backend.xp
     n = X.shape[0]
     batch = n if batch_size is None else min(batch_size, n)
-    step = backend.compile(make_step(xp, optimizer, model.activation, model.l2))
+    if step is None:
+        step = backend.compile(make_step(xp, optimizer, model.activation, model.l2))
     state = optimizer.init(xp, model.params) if state is None else state
     rng = np.random.default_rng(seed)
     history = History() if history is None else history
