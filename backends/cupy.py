@@ -60,11 +60,16 @@ def _cuda_graph_capture(fn):
     with cupy.cuda.using_allocator(pool.malloc), stream:
         fn()  # compile and load every kernel before recording
         stream.synchronize()
-        stream.begin_capture()
         try:
-            outs = fn()
-        finally:
-            graph = stream.end_capture()
+            stream.begin_capture()
+            try:
+                outs = fn()
+            finally:
+                graph = stream.end_capture()
+        except Exception as exc:  # noqa: BLE001 - a library call that cannot be captured
+            log.warning("CUDA graph capture of the step failed (%s: %s); it runs without a graph",
+                        type(exc).__name__, exc)
+            return fn  # still correct: fn reads the static buffers and returns new arrays
     stream.synchronize()
 
     def replay():

@@ -45,8 +45,9 @@ def activation_grad(xp, name: str, a, g):
     if name == "sigmoid":
         return g * a * (1 - a)
     if name == "relu":
-        # A mask product, not xp.where: NumPy's where branches per element, ten times slower.
-        return g * xp.astype(a > 0, g.dtype)
+        # a = max(z, 0) >= 0, so sign(a) is the 0/1 mask itself: two passes, where
+        # xp.where(a > 0, g, 0) takes ten times as long on NumPy (it branches per element).
+        return g * xp.sign(a)
     if name == "tanh":
         return g * (1 - a * a)
     raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")

@@ -110,13 +110,16 @@ def run(
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
         before = model.params
-        order = backend.asarray(rng.permutation(n) if shuffle else np.arange(n))
+        order = backend.asarray(rng.permutation(n)) if shuffle else None
         loss_sum = correct = 0.0
         for lo in range(0, n, batch):
+            hi = min(lo + batch, n)  # the standard forbids out-of-range stops
             if whole:
                 Xb, Yb = X, Y
+            elif order is None:  # in order: slices are views, no copy
+                Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
             else:
-                idx = order[lo:min(lo + batch, n)]  # the standard forbids out-of-range stops
+                idx = order[lo:hi]
                 Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
             t += 1
             model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
