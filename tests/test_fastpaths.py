@@ -160,5 +160,6 @@ def test_cupy_fused_graph_step_agrees_with_the_plain_step(opt, activation):
     want = _train(plain, be, params, OPTIMIZERS[opt], X, Y)
     assert fast.replays == 4
     for g, w in zip(got[0], want[0]):
+        assert g.dtype == np.float32, "a fused kernel promoted the parameters"
         np.testing.assert_allclose(g, w, **tolerance("float32"))
     np.testing.assert_allclose(got[1], want[1], **tolerance("float32"))
