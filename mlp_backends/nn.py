@@ -147,7 +147,8 @@ def loss_and_grads(xp, params, X, Y, activation: str, l2: float = 0.0, n=None,
 
     n is the count the loss is averaged over (default: the rows of X). A
     caller that splits a batch into parts passes the whole batch's n to each
-    part and adds the parts' results, then adds the penalty once.
+    part and adds the parts' results, then adds the penalty once. kern, when
+    given, supplies the elementwise functions (see `kernels`).
     """
     n = X.shape[0] if n is None else n
     logits, inputs = forward(xp, params, X, activation, kern)
