@@ -108,12 +108,14 @@ def build_entries(args, w: Workload, X, y) -> list[Entry]:
 def measure(entries: list[Entry], repeats: int, epochs: int) -> dict[str, dict]:
     """Warm up each entry, then `repeats` round-robin rounds of `epochs` epochs each."""
     bar = _progress(len(entries) * (1 + repeats * epochs))
-    record = {e.name: {"rounds": [], "rss_mb": [], "peak_mb": 0.0, "device": []} for e in entries}
+    record = {e.name: {"rounds": [], "rss_mb": [], "growth_mb": 0.0, "peak_mb": 0.0, "device": []}
+              for e in entries}
     try:
         for r in range(-1, repeats):
             for e in entries:
                 rec = record[e.name]
                 reset_peak()
+                before = rss_mb()
                 bar.set_description_str(f"{e.name}: {'warm-up' if r < 0 else f'round {r + 1}/{repeats}'}")
                 times = []
                 for _ in range(1 if r < 0 else epochs):
@@ -126,6 +128,8 @@ def measure(entries: list[Entry], repeats: int, epochs: int) -> dict[str, dict]:
                             rec["device"].append(dev)
                 if r >= 0:
                     rec["rounds"].append(sum(times) / len(times))
+                    # Only this entry's own epochs count: the others run in between.
+                    rec["growth_mb"] += rss_mb() - before
                 rec["peak_mb"] = max(rec["peak_mb"], peak_mb())
     finally:
         bar.close()

@@ -26,14 +26,15 @@ def summarize(w: Workload, entries: list[Entry], record: dict, dtype: str) -> li
         dev = record[e.name]["device"]
         row = {
             "name": e.name, "kind": e.kind, "floor": e.floor_of,
-            "epoch_s": t, "step_us": t / steps * 1e6, "samples_per_s": w.n / t,
+            "epoch_s": t, "best_epoch_s": min(record[e.name]["rounds"]),
+            "step_us": t / steps * 1e6, "samples_per_s": w.n / t,
             "gflops": w.flops_per_epoch / t / 1e9,
             "x_floor": t / floor if floor else None,
             "x_numpy": t / numpy_s if numpy_s else None,
             "rounds_s": record[e.name]["rounds"],
             "peak_host_mb": record[e.name]["peak_mb"],
             "rss_mb_per_epoch": rss,
-            "host_growth_mb": (rss[-1] - rss[0]) if len(rss) > 1 else 0.0,
+            "host_growth_mb": record[e.name]["growth_mb"],
         }
         if dev:
             row["device_peak_mb"] = max(d.get("peak_bytes", d.get("in_use_bytes", 0)) for d in dev) / 2**20
@@ -55,10 +56,10 @@ def markdown(w: Workload, rows: list[dict], meta: dict) -> str:
             f"batch {w.batch}, {w.activation}, SGD, {meta['dtype']}; median of {meta['repeats']} rounds "
             f"of {meta['epochs']} epoch(s); {w.flops_per_epoch / 1e9:.3g} GFLOP per epoch")
     lines = [head, "",
-             "| entry | epoch s | step us | samples/s | GFLOP/s | x GEMM floor | x numpy | peak host MB | host growth MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| entry | epoch s | best s | step us | samples/s | GFLOP/s | x GEMM floor | x numpy | peak host MB | host growth MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['epoch_s']:.4g} | {r['step_us']:.4g} | {r['samples_per_s']:.4g} | "
+        lines.append(f"| {r['name']} | {r['epoch_s']:.4g} | {r['best_epoch_s']:.4g} | {r['step_us']:.4g} | {r['samples_per_s']:.4g} | "
                      f"{r['gflops']:.4g} | {_fmt(r['x_floor'], '.3f')} | {_fmt(r['x_numpy'], '.3f')} | "
                      f"{r['peak_host_mb']:.0f} | {r['host_growth_mb']:+.1f} |")
     dev = [r for r in rows if "device_peak_mb" in r]
