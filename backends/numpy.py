@@ -10,12 +10,13 @@ from mlp_backends.backend import Backend, Probe
 
 
 def lean_numpy(xp):
-    """array_api_compat.numpy `xp`, except `sum`, `max` and `argmax` on floating arrays.
+    """array_api_compat.numpy `xp`, except `sum`, `max`, `argmax` and `astype`.
 
     `np.sum(x)` is `np.add.reduce(x)` behind Python layers (array-api-compat's,
     then NumPy's own dispatch) that cost a microsecond or two per call; a small
     network's step makes dozens of such calls, the article's hand-written step
-    fewer. Everything else, and any other dtype, is the compat namespace's.
+    fewer. These call the ufunc or method underneath directly (for `sum` and
+    `max`, on floating arrays only); everything else is the compat namespace's.
     The result is a plain namespace object: attribute look-ups stay as cheap
     as a module's.
     """
@@ -38,8 +39,13 @@ def lean_numpy(xp):
     def argmax(x, /, *, axis=None, keepdims=False):
         return x.argmax(axis=axis, keepdims=keepdims)
 
+    def astype(x, dtype, /, *, copy=True, device=None):
+        if device not in (None, "cpu"):
+            return xp.astype(x, dtype, copy=copy, device=device)
+        return x.astype(dtype, copy=copy)
+
     names = {k: getattr(xp, k) for k in dir(xp) if not k.startswith("__")}
-    return types.SimpleNamespace(**{**names, "sum": sum, "max": max, "argmax": argmax,
+    return types.SimpleNamespace(**{**names, "sum": sum, "max": max, "argmax": argmax, "astype": astype,
                                     "__name__": "lean_numpy"})
 
 

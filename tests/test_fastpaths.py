@@ -67,6 +67,8 @@ def test_lean_numpy_reductions_match_numpy_on_other_dtypes():
     assert xp.sum(bools).item() == 3  # a bool sum counts; add.reduce alone would answer True
     assert xp.max(ints, axis=1).tolist() == [2, 5]
     np.testing.assert_array_equal(xp.argmax(np.array([[0.0, 2.0, 1.0]]), axis=1), [1])
+    assert xp.astype(np.array([1.5, -2.5]), np.float32).dtype == np.float32
+    assert xp.astype(bools, np.float64).tolist() == [[1.0, 1.0], [0.0, 1.0]]
 
 
 def test_kernel_path_agrees_with_the_plain_step_on_every_backend(backend):
