@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Callable
 
 from ..errors import InputError
 from .entries import (Entry, FloorEntry, HandwrittenEntry, LibraryEntry, SklearnEntry,  # noqa: F401
@@ -178,19 +179,19 @@ def _enable_tf32() -> None:
         pass
 
 
-def _limit_threads(n: int):
-    """Hold BLAS and OpenMP pools at n threads; returns the limiter (keep it alive)."""
+def _limit_threads(n: int) -> Callable:
+    """Cap threads at n: JAX and torch now; returns `hold()`, which caps every BLAS and
+    OpenMP pool loaded by then (call it once the entries are built; keep its result)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError as exc:
         raise InputError("--threads needs threadpoolctl; pip install threadpoolctl") from exc
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={'true' if n > 1 else 'false'}")
-    limiter = threadpool_limits(n)
     if "torch" in sys.modules or _importable("torch"):
         import torch
 
         torch.set_num_threads(n)
-    return limiter
+    return lambda: threadpool_limits(n)
 
 
 def _importable(name: str) -> bool:
@@ -210,16 +211,18 @@ def run(args) -> int:
             raise InputError(f"cannot write {path}: its folder does not exist; create it first")
     if args.tf32:
         _enable_tf32()
-    limiter = _limit_threads(args.threads) if args.threads else None  # noqa: F841 - held for the run
+    hold = _limit_threads(args.threads) if args.threads else None
     w = WORKLOADS[args.workload]
     X, y = make_data(w, args.dtype)
     entries = build_entries(args, w, X, y)
+    limits = hold() if hold else None  # noqa: F841 - the caps last while it lives
     record = measure(entries, args.repeats, args.epochs)
     rows = summarize(w, entries, record, args.dtype)
     meta = {"workload": w.__dict__ | {"flops_per_epoch": w.flops_per_epoch}, "dtype": args.dtype,
             "repeats": args.repeats, "epochs": args.epochs, "tf32": args.tf32, "threads": args.threads,
             "command": " ".join(sys.argv), "machine": machine()}
-    notes = [f"threads limited to {args.threads}" if args.threads else "", "TF32 matrix products allowed" if args.tf32 else ""]
+    notes = [f"threads limited to {args.threads}" if args.threads else "",
+             "TF32 matrix products allowed" if args.tf32 else ""]
     print(markdown(w, rows, meta) + "".join(f"\n\n({n})" for n in notes if n))
     if args.json:
         with open(args.json, "w") as f:
