@@ -38,7 +38,7 @@ cat "$OUT/machine.txt"
 
 echo "== tests (GPU backends required)"
 XDIST=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
-MLP_BACKENDS_REQUIRE=numpy,cupy,torch,jax timeout 150 "$PY" -m pytest -q -x -p no:cacheprovider $XDIST tests \
+MLP_BACKENDS_REQUIRE=numpy,cupy,torch,jax timeout 150 "$PY" -m pytest -q -p no:cacheprovider $XDIST tests \
     > "$OUT/tests.log" 2>&1
 echo "tests: exit $? ($(grep -v '^$' "$OUT/tests.log" | tail -n 1))" | tee "$OUT/tests.status"
 
