@@ -45,6 +45,18 @@ def _fuse(fn):
     return call
 
 
+def _fusable_cupy():
+    """CuPy's own namespace for the fused kernels, with `astype` as the method:
+    `cupy.astype` refuses the traced arrays that `cupy.fuse` passes."""
+    import types
+
+    import cupy
+
+    ns = types.SimpleNamespace(**{k: getattr(cupy, k) for k in dir(cupy) if not k.startswith("__")})
+    ns.astype = lambda x, dtype, /, *, copy=True, device=None: x.astype(dtype)
+    return ns
+
+
 def _cuda_graph_capture(fn):
     """Record fn() as a CUDA graph; return a replay that relaunches it on the current stream.
 
@@ -151,6 +163,6 @@ class CuPyBackend(Backend):
         rebuild = getattr(step, "rebuild", None)
         if rebuild is None:
             return step
-        fused = rebuild(kern=nn.kernels(cupy, step.config["activation"], wrap=_fuse))
+        fused = rebuild(kern=nn.kernels(_fusable_cupy(), step.config["activation"], wrap=_fuse))
         return StaticStep(fused, self.xp, copy=cupy.copyto, clone=lambda x: x.copy(),
                           capture=_cuda_graph_capture)
