@@ -36,6 +36,7 @@ REFERENCES = ("sklearn", "torch-eager", "numpy-handwritten")
 
 
 def _progress(total: int):
+    """A progress line on stderr: tqdm's, or a plain one without it."""
     try:
         from tqdm import tqdm
 
@@ -58,6 +59,7 @@ def _progress(total: int):
 
 
 def build_entries(args, w: Workload, X, y) -> list[Entry]:
+    """The library on each chosen backend, the references asked for, and the floors they need."""
     from ..registry import get_backend, list_backends
 
     refs = [r.strip() for r in (args.references or "").split(",") if r.strip() and r.strip() != "none"]
@@ -67,7 +69,7 @@ def build_entries(args, w: Workload, X, y) -> list[Entry]:
                          f"choose from {', '.join(REFERENCES)}, or none")
     infos = {i.name: i for i in list_backends()}
     if args.backends:
-        names = [s.strip() for s in args.backends.split(",") if s.strip()]
+        names = list(dict.fromkeys(s.strip() for s in args.backends.split(",") if s.strip()))
     else:  # every usable backend, except the one that exists only to prove conformance
         names = [i.name for i in infos.values() if i.usable and i.name != "array_api_strict"]
     backends = [get_backend(spec) for spec in names]  # a bad name fails here, with the usable ones
@@ -85,7 +87,6 @@ def build_entries(args, w: Workload, X, y) -> list[Entry]:
         if args.plain:
             entries.append(LibraryEntry(be, w, X, y, args.dtype, plain=True))
     for ref in refs:
-        usable = lambda name: name in infos and infos[name].usable  # noqa: E731
         if ref == "sklearn":
             try:
                 entries.append(SklearnEntry(w, X, y))
@@ -93,7 +94,7 @@ def build_entries(args, w: Workload, X, y) -> list[Entry]:
                 print("bench: scikit-learn is not installed; skipping its reference", file=sys.stderr)
                 continue
         elif ref == "torch-eager":
-            if not usable("torch"):
+            if "torch" not in infos or not infos["torch"].usable:
                 print("bench: torch is not usable here; skipping the torch eager loop", file=sys.stderr)
                 continue
             tb = get_backend("torch")

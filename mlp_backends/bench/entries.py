@@ -175,7 +175,8 @@ class TorchEagerEntry(Entry):
 
 class HandwrittenEntry(Entry):
     """The article's NumPy code, on mini-batches: np.dot forward, hand-derived backward,
-    in-place `-=` updates, and its loss line, per batch. The yardstick for overhead."""
+    in-place `-=` updates, and its loss line (guarded against log(0)), per batch. The
+    yardstick for overhead."""
 
     kind, name, floor_of = "reference", "numpy hand-written", "numpy GEMM floor"
 
