@@ -165,3 +165,30 @@ def test_cupy_fused_graph_step_agrees_with_the_plain_step(opt, activation):
         assert g.dtype == np.float32, "a fused kernel promoted the parameters"
         np.testing.assert_allclose(g, w, **tolerance("float32"))
     np.testing.assert_allclose(got[1], want[1], **tolerance("float32"))
+
+
+TORCH = {i.name: i for i in list_backends()}.get("torch")
+
+
+@pytest.mark.skipif(TORCH is None or not TORCH.usable, reason=f"torch: {TORCH.reason if TORCH else 'not registered'}")
+def test_torch_compile_opt_in_agrees_with_the_plain_step(monkeypatch):
+    # Dynamo's "eager" backend traces the step as inductor would, without seconds of codegen.
+    monkeypatch.setenv("MLP_BACKENDS_TORCH_COMPILE", "eager")
+    be = get_backend("torch")
+    params, X, Y = _problem(be, "float32")
+    plain = train.make_step(be.xp, optim.Adam(0.01), "relu", 0.0)
+    fast = be.compile(plain)
+    assert fast is not plain
+    got = _train(fast, be, params, optim.Adam(0.01), X, Y, epochs=1)
+    want = _train(plain, be, params, optim.Adam(0.01), X, Y, epochs=1)
+    for g, w in zip(got[0], want[0]):
+        np.testing.assert_allclose(g, w, **tolerance("float32"))
+    np.testing.assert_allclose(got[1], want[1], **tolerance("float32"))
+
+
+@pytest.mark.skipif(TORCH is None or not TORCH.usable, reason=f"torch: {TORCH.reason if TORCH else 'not registered'}")
+def test_torch_compile_is_off_unless_asked(monkeypatch):
+    monkeypatch.delenv("MLP_BACKENDS_TORCH_COMPILE", raising=False)
+    be = get_backend("torch")
+    step = train.make_step(be.xp, optim.SGD(0.1), "relu", 0.0)
+    assert be.compile(step) is step
