@@ -2,7 +2,8 @@
 
 float64 needs JAX's x64 mode, which is process-wide: this backend turns it on
 when it is set up, and passes an explicit dtype everywhere so float32 work is
-unaffected.
+unaffected. It also asks for full-precision float32 matrix products (unless
+the process already chose a precision), since JAX takes TF32 on GPUs.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class JaxBackend(Backend):
         import jax.numpy as jnp
 
         jax.config.update("jax_enable_x64", True)
+        if jax.config.jax_default_matmul_precision is None:
+            # Full float32 products on GPUs too (JAX would take TF32 there); TF32 is opt-in.
+            jax.config.update("jax_default_matmul_precision", "highest")
         if device is None:
             return jnp, jax.devices()[0]
         platform, _, index = device.partition(":")
@@ -61,6 +65,13 @@ class JaxBackend(Backend):
         import jax
 
         jax.effects_barrier()
+
+    def memory_stats(self):
+        stats = self.device.memory_stats() if self.is_gpu else None
+        if not stats:
+            return None
+        return {"in_use_bytes": stats.get("bytes_in_use", 0),
+                "peak_bytes": stats.get("peak_bytes_in_use", stats.get("bytes_in_use", 0))}
 
     def compile(self, step):
         import jax

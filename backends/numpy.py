@@ -1,8 +1,52 @@
-"""NumPy on the CPU: the reference backend, always usable."""
+"""NumPy on the CPU: the reference backend, always usable.
+
+`compile(step)` rebuilds the step on `lean_numpy(xp)`, the same namespace with the
+reductions a step calls bound straight to their ufuncs (identical numbers).
+"""
 
 from __future__ import annotations
 
 from mlp_backends.backend import Backend, Probe
+
+
+def lean_numpy(xp):
+    """array_api_compat.numpy `xp`, except `sum`, `max`, `argmax` and `astype`.
+
+    `np.sum(x)` is `np.add.reduce(x)` behind Python layers (array-api-compat's,
+    then NumPy's own dispatch) that cost a microsecond or two per call; a small
+    network's step makes dozens of such calls, the article's hand-written step
+    fewer. These call the ufunc or method underneath directly (for `sum` and
+    `max`, on floating arrays only); everything else is the compat namespace's.
+    The result is a plain namespace object: attribute look-ups stay as cheap
+    as a module's.
+    """
+    import types
+
+    import numpy as np
+
+    add_reduce, max_reduce = np.add.reduce, np.maximum.reduce
+
+    def sum(x, /, *, axis=None, dtype=None, keepdims=False):
+        if dtype is not None or x.dtype.kind != "f":
+            return xp.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+        return add_reduce(x, axis=axis, keepdims=keepdims)
+
+    def max(x, /, *, axis=None, keepdims=False):
+        if x.dtype.kind != "f":
+            return xp.max(x, axis=axis, keepdims=keepdims)
+        return max_reduce(x, axis=axis, keepdims=keepdims)
+
+    def argmax(x, /, *, axis=None, keepdims=False):
+        return x.argmax(axis=axis, keepdims=keepdims)
+
+    def astype(x, dtype, /, *, copy=True, device=None):
+        if device not in (None, "cpu"):
+            return xp.astype(x, dtype, copy=copy, device=device)
+        return x.astype(dtype, copy=copy)
+
+    names = {k: getattr(xp, k) for k in dir(xp) if not k.startswith("__")}
+    return types.SimpleNamespace(**{**names, "sum": sum, "max": max, "argmax": argmax, "astype": astype,
+                                    "__name__": "lean_numpy"})
 
 
 class NumPyBackend(Backend):
@@ -24,3 +68,12 @@ class NumPyBackend(Backend):
         if device not in (None, "cpu"):
             raise ValueError(f"numpy runs on 'cpu' only, not {device!r}")
         return xp, "cpu"
+
+    def _lean(self):
+        if not hasattr(self, "_lean_xp"):
+            self._lean_xp = lean_numpy(self.xp)
+        return self._lean_xp
+
+    def compile(self, step):
+        rebuild = getattr(step, "rebuild", None)
+        return step if rebuild is None else rebuild(xp=self._lean())

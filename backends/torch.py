@@ -1,8 +1,18 @@
-"""PyTorch through array-api-compat: on the CPU, or on CUDA when there is a GPU."""
+"""PyTorch through array-api-compat: on the CPU, or on CUDA when there is a GPU.
+
+`compile(step)` is `torch.compile` when $MLP_BACKENDS_TORCH_COMPILE names a
+torch.compile backend ("inductor", "eager", ...; "1" means inductor), and the
+step as it is otherwise: compiling costs seconds to a minute up front, which
+only long runs win back, so it is opt-in.
+"""
 
 from __future__ import annotations
 
+import os
+
 from mlp_backends.backend import Backend, Probe
+
+COMPILE_ENV = "MLP_BACKENDS_TORCH_COMPILE"
 
 
 class TorchBackend(Backend):
@@ -54,3 +64,19 @@ class TorchBackend(Backend):
 
         if self.is_gpu:
             torch.cuda.synchronize(self.device)
+
+    def memory_stats(self):
+        if not self.is_gpu:
+            return None
+        import torch
+
+        return {"in_use_bytes": torch.cuda.memory_allocated(self.device),
+                "peak_bytes": torch.cuda.max_memory_allocated(self.device)}
+
+    def compile(self, step):
+        choice = os.environ.get(COMPILE_ENV, "").strip()
+        if choice in ("", "0"):
+            return step
+        import torch
+
+        return torch.compile(step, backend="inductor" if choice == "1" else choice)

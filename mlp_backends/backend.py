@@ -113,6 +113,10 @@ class Backend:
     def synchronize(self) -> None:
         """Wait until queued device work is done (clocks need it)."""
 
+    def memory_stats(self) -> dict | None:
+        """Device memory, as {"in_use_bytes": ..., "peak_bytes": ...}; None on the host."""
+        return None
+
     def compile(self, step: Callable) -> Callable:
         """Speed hook: return a faster function with the same numbers."""
         return step

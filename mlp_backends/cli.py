@@ -393,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.set_defaults(func=_cmd_predict)
         else:
             p.set_defaults(func=_cmd_evaluate)
+
+    from . import bench  # light: NumPy and the standard library at import
+
+    p = sub.add_parser("bench", help="benchmark the backends side by side (epoch time, GEMM floor, memory)")
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
     return parser
 
 

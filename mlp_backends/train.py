@@ -73,19 +73,23 @@ class History:
         return self.extra[key]
 
 
-def make_step(xp, optimizer, activation: str, l2: float) -> Callable:
+def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None = None) -> Callable:
     """One optimizer step as a pure function of arrays (what `compile` may jit).
 
     Returns new params, new optimizer state, the batch's mean loss (at the
     old params) and its count of correct predictions, both device scalars.
+    `step.rebuild(**changes)` makes the same step with some arguments changed
+    (another namespace, fused kernels): how compile hooks reuse this math.
     """
 
     def step(params, state, Xb, Yb, t):
-        loss, grads, logits = nn.loss_and_grads(xp, params, Xb, Yb, activation, l2)
+        loss, grads, logits = nn.loss_and_grads(xp, params, Xb, Yb, activation, l2, kern=kern)
         params, state = optimizer.update(xp, params, grads, state, t)
         hits = xp.argmax(logits, axis=1) == xp.argmax(Yb, axis=1)
         return params, state, loss, xp.sum(xp.astype(hits, Xb.dtype))
 
+    step.config = dict(xp=xp, optimizer=optimizer, activation=activation, l2=l2, kern=kern)
+    step.rebuild = lambda **changes: make_step(**{**step.config, **changes})
     return step
 
 
@@ -137,6 +141,7 @@ def run(
     resume: bool = False,
     state=None,
     start_step: int = 0,
+    step: Callable | None = None,
 ) -> History:
     """Train `model` in place on device arrays X (n, d) and Y (n, k).
 
@@ -145,12 +150,15 @@ def run(
     With `checkpoint`, progress is saved every `checkpoint.every` epochs and
     when Ctrl-C stops the run; with `resume`, the run continues from it.
     `state` and `start_step` carry an optimizer on across calls (partial_fit).
+    step: a step already made by `make_step` and compiled (the benchmark
+    reuses one across calls, so JAX does not trace it again).
     """
     backend = model.backend
     xp = backend.xp
     n = X.shape[0]
     batch = n if batch_size is None else min(batch_size, n)
-    step = backend.compile(make_step(xp, optimizer, model.activation, model.l2))
+    if step is None:
+        step = backend.compile(make_step(xp, optimizer, model.activation, model.l2))
     rng = np.random.default_rng(seed)
     at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
     if resume and checkpoint is not None and checkpoint.exists():
@@ -166,16 +174,19 @@ def run(
             started = time.perf_counter()
             before = model.params
             rng_state = rng.bit_generator.state  # what a mid-epoch checkpoint replays from
-            order = backend.asarray(rng.permutation(n) if shuffle else np.arange(n))
+            order = backend.asarray(rng.permutation(n)) if shuffle else None
             first = at.batch if epoch == at.epoch else 0
             # Device scalars from the start, so that the epoch's sums never leave the device.
             loss_sum = backend.asarray(np.asarray(at.loss_sum if first else 0.0), model.dtype)
             correct = backend.asarray(np.asarray(at.correct if first else 0.0), model.dtype)
             for b, lo in enumerate(range(first * batch, n, batch), start=first):
+                hi = min(lo + batch, n)  # the standard forbids out-of-range stops
                 if whole:
                     Xb, Yb = X, Y
+                elif order is None:  # in order: slices are views, no copy
+                    Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
                 else:
-                    idx = order[lo:min(lo + batch, n)]  # the standard forbids out-of-range stops
+                    idx = order[lo:hi]
                     Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
                 t += 1
                 model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)

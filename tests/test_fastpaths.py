@@ -1,0 +1,194 @@
+"""The compile hooks' fast paths give the plain step's numbers.
+
+- NumPy's compiled step (lean reductions) is bit-identical to the plain one.
+- The elementwise-kernel path (what CuPy fuses) agrees on every backend.
+- StaticStep, the buffer plumbing behind CuPy's CUDA-graph replay, agrees on
+  NumPy with a stand-in capture that behaves as a graph does (same output
+  arrays, overwritten on each replay).
+- On a machine with a GPU, CuPy's real fused + captured step agrees too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlp_backends import get_backend, list_backends, nn, optim, train
+from mlp_backends.static_step import StaticStep
+from conftest import tolerance
+
+OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05, nesterov=True), "adam": optim.Adam(0.01)}
+
+
+def _problem(backend, dtype, sizes=(5, 7, 6, 3), n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        params += [rng.standard_normal((a, b)) / np.sqrt(a), rng.standard_normal(b) * 0.1]
+    X = rng.standard_normal((n, sizes[0]))
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+    to = lambda a: backend.asarray(a, dtype)  # noqa: E731
+    return [to(p) for p in params], to(X), to(Y)
+
+
+def _train(step, backend, params, opt, X, Y, batch=16, epochs=2):
+    """Three batches an epoch (16, 16 and a short 8), losses and hits as host floats."""
+    xp, state, t, losses = backend.xp, opt.init(backend.xp, params), 0, []
+    for _ in range(epochs):
+        for lo in range(0, X.shape[0], batch):
+            t += 1
+            hi = min(lo + batch, X.shape[0])
+            params, state, loss, hits = step(params, state, X[lo:hi, ...], Y[lo:hi, ...], t)
+            losses.append((loss, hits))
+    host = [float(v) for pair in losses for v in backend.to_numpy(xp.stack(pair))]
+    return [backend.to_numpy(p) for p in params], host
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_compiled_step_is_bit_identical_to_the_plain_step(opt, activation, dtype):
+    be = get_backend("numpy")
+    params, X, Y = _problem(be, dtype)
+    plain = train.make_step(be.xp, OPTIMIZERS[opt], activation, 0.01)
+    fast = be.compile(plain)
+    assert fast is not plain and fast.config["xp"] is not be.xp, "compile must build the lean step"
+    got = _train(fast, be, params, OPTIMIZERS[opt], X, Y)
+    want = _train(plain, be, params, OPTIMIZERS[opt], X, Y)
+    for g, w in zip(got[0], want[0]):
+        np.testing.assert_array_equal(g, w)
+    assert got[1] == want[1]
+
+
+def test_lean_numpy_reductions_match_numpy_on_other_dtypes():
+    xp = get_backend("numpy")._lean()
+    ints, bools = np.arange(6).reshape(2, 3), np.array([[True, True], [False, True]])
+    assert xp.sum(ints, axis=0).tolist() == [3, 5, 7]
+    assert xp.sum(bools).item() == 3  # a bool sum counts; add.reduce alone would answer True
+    assert xp.max(ints, axis=1).tolist() == [2, 5]
+    np.testing.assert_array_equal(xp.argmax(np.array([[0.0, 2.0, 1.0]]), axis=1), [1])
+    assert xp.astype(np.array([1.5, -2.5]), np.float32).dtype == np.float32
+    assert xp.astype(bools, np.float64).tolist() == [[1.0, 1.0], [0.0, 1.0]]
+
+
+def test_kernel_path_agrees_with_the_plain_step_on_every_backend(backend):
+    _check_kernel_path(*backend, "relu")
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_kernel_path_agrees_for_every_activation(activation):
+    _check_kernel_path(get_backend("numpy"), "float64", activation)
+
+
+def _check_kernel_path(be, dtype, activation):
+    calls = []
+
+    def counting(fn):  # a stand-in for cupy.fuse that proves each kernel is used
+        def call(*args):
+            calls.append(fn)
+            return fn(*args)
+        return call
+
+    params, X, Y = _problem(be, dtype)
+    plain = train.make_step(be.xp, optim.Adam(0.01), activation, 0.0)
+    kerneled = plain.rebuild(kern=nn.kernels(be.xp, activation, wrap=counting))
+    got = _train(kerneled, be, params, optim.Adam(0.01), X, Y, epochs=1)
+    want = _train(plain, be, params, optim.Adam(0.01), X, Y, epochs=1)
+    assert len(set(calls)) == 3, "activation, its derivative and softmax-delta must each run as a kernel"
+    for g, w in zip(got[0], want[0]):
+        np.testing.assert_allclose(g, w, **tolerance(dtype))
+    np.testing.assert_allclose(got[1], want[1], **tolerance(dtype))
+
+
+def _graph_like_capture(fn):
+    """What a CUDA graph does, on NumPy: replays write into the recorded outputs.
+
+    (NumPy's reductions give scalars; CuPy's, like a graph's outputs, 0-d arrays.)"""
+    params, state, loss, hits = fn()
+    outs = params, state, np.asarray(loss), np.asarray(hits)
+
+    def replay():
+        new = fn()
+        flat_old = list(outs[0]) + [a for g in outs[1] for a in g] + [outs[2], outs[3]]
+        flat_new = list(new[0]) + [a for g in new[1] for a in g] + [new[2], new[3]]
+        for old, fresh in zip(flat_old, flat_new):
+            np.copyto(old, fresh)
+        return outs
+
+    return replay
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_static_step_replays_agree_with_the_plain_step(opt, dtype):
+    be = get_backend("numpy")
+    params, X, Y = _problem(be, dtype)
+    plain = train.make_step(be.xp, OPTIMIZERS[opt], "tanh", 0.0)
+    static = StaticStep(plain, be.xp, copy=np.copyto, clone=np.copy, capture=_graph_like_capture)
+    got = _train(static, be, params, OPTIMIZERS[opt], X, Y)
+    want = _train(plain, be, params, OPTIMIZERS[opt], X, Y)
+    # Six steps: the first records, full batches replay, the short batch runs plain.
+    assert static.replays == 4
+    for g, w in zip(got[0], want[0]):
+        np.testing.assert_allclose(g, w, **tolerance(dtype))
+    np.testing.assert_allclose(got[1], want[1], **tolerance(dtype))
+
+
+def test_static_step_outputs_survive_later_replays():
+    be = get_backend("numpy")
+    params, X, Y = _problem(be, "float64")
+    opt = optim.Momentum(0.05)
+    static = StaticStep(train.make_step(be.xp, opt, "relu", 0.0), be.xp, copy=np.copyto,
+                        clone=np.copy, capture=_graph_like_capture)
+    first, state, _, _ = static(params, opt.init(be.xp, params), X[:16], Y[:16], 1)
+    kept = [p.copy() for p in first]
+    static(first, state, X[16:32], Y[16:32], 2)
+    for p, k in zip(first, kept):
+        np.testing.assert_array_equal(p, k)  # what train.run keeps as "before" stays intact
+
+
+CUPY = {i.name: i for i in list_backends()}.get("cupy")
+
+
+@pytest.mark.skipif(CUPY is None or not CUPY.usable, reason=f"cupy: {CUPY.reason if CUPY else 'not registered'}")
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_cupy_fused_graph_step_agrees_with_the_plain_step(opt, activation):
+    be = get_backend("cupy")
+    params, X, Y = _problem(be, "float32")
+    plain = train.make_step(be.xp, OPTIMIZERS[opt], activation, 0.0)
+    fast = be.compile(plain)
+    got = _train(fast, be, params, OPTIMIZERS[opt], X, Y)
+    want = _train(plain, be, params, OPTIMIZERS[opt], X, Y)
+    assert fast.replays == 4
+    for g, w in zip(got[0], want[0]):
+        assert g.dtype == np.float32, "a fused kernel promoted the parameters"
+        np.testing.assert_allclose(g, w, **tolerance("float32"))
+    np.testing.assert_allclose(got[1], want[1], **tolerance("float32"))
+
+
+TORCH = {i.name: i for i in list_backends()}.get("torch")
+
+
+@pytest.mark.skipif(TORCH is None or not TORCH.usable, reason=f"torch: {TORCH.reason if TORCH else 'not registered'}")
+def test_torch_compile_opt_in_agrees_with_the_plain_step(monkeypatch):
+    # Dynamo's "eager" backend traces the step as inductor would, without seconds of codegen.
+    monkeypatch.setenv("MLP_BACKENDS_TORCH_COMPILE", "eager")
+    be = get_backend("torch")
+    params, X, Y = _problem(be, "float32")
+    plain = train.make_step(be.xp, optim.Adam(0.01), "relu", 0.0)
+    fast = be.compile(plain)
+    assert fast is not plain
+    got = _train(fast, be, params, optim.Adam(0.01), X, Y, epochs=1)
+    want = _train(plain, be, params, optim.Adam(0.01), X, Y, epochs=1)
+    for g, w in zip(got[0], want[0]):
+        np.testing.assert_allclose(g, w, **tolerance("float32"))
+    np.testing.assert_allclose(got[1], want[1], **tolerance("float32"))
+
+
+@pytest.mark.skipif(TORCH is None or not TORCH.usable, reason=f"torch: {TORCH.reason if TORCH else 'not registered'}")
+def test_torch_compile_is_off_unless_asked(monkeypatch):
+    monkeypatch.delenv("MLP_BACKENDS_TORCH_COMPILE", raising=False)
+    be = get_backend("torch")
+    step = train.make_step(be.xp, optim.SGD(0.1), "relu", 0.0)
+    assert be.compile(step) is step
