@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    pytest.importorskip("torch", reason="the smoke run compares numpy with torch and its eager loop")
     out = tmp_path_factory.mktemp("bench")
     argv = ["bench", "--workload", "tiny", "--backends", "numpy,torch", "--plain", "--repeats", "2",
             "--epochs", "2", "--json", str(out / "r.json"), "--plot", str(out / "r.png")]

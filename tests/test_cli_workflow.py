@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mlp_backends import MLP, data, io as model_io
+from conftest import usable_or_strict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -111,7 +112,7 @@ def test_predict_probabilities_to_a_file(trained, flowers):
     _, folder = trained
     _, new, X_new, _ = flowers
     out = cli("predict", str(folder / "m.npz"), str(new), "--proba", "--out", str(folder / "p.csv"),
-              "--backend", "torch")
+              "--backend", usable_or_strict("torch"))
     assert out.returncode == 0, out.stderr
     assert out.stdout == "" and f"wrote {len(X_new)} predictions" in out.stderr
     rows = list(csv.reader(open(folder / "p.csv")))
@@ -123,7 +124,7 @@ def test_predict_probabilities_to_a_file(trained, flowers):
 def test_evaluate_reports_accuracy_per_class_figures_and_confusion(trained, flowers):
     path, *_ = flowers
     _, folder = trained
-    out = cli("evaluate", str(folder / "m.npz"), str(path), "--target", "species", "--backend", "jax")
+    out = cli("evaluate", str(folder / "m.npz"), str(path), "--target", "species", "--backend", usable_or_strict("jax"))
     assert out.returncode == 0, out.stderr
     text = out.stdout
     accuracy = float(text.split("accuracy: ")[1].split()[0])

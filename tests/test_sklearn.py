@@ -13,6 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mlp_backends import data
 from mlp_backends.sklearn import MLPClassifier
+from conftest import usable_or_strict
 
 # Checks that cannot apply, each with its reason (scikit-learn marks them xfail).
 # None today: every check passes on the NumPy backend. scikit-learn itself
@@ -110,7 +111,7 @@ def test_backend_is_a_parameter_and_results_are_numpy(iris, backend32):
 
 def test_pickles_without_backend_objects_and_predicts_the_same(iris):
     X, y = iris
-    clf = MLPClassifier(max_iter=5, random_state=0, backend="torch").fit(X, y)
+    clf = MLPClassifier(max_iter=5, random_state=0, backend=usable_or_strict("torch")).fit(X, y)
     blob = pickle.dumps(clf)
     assert b"_rebuild_tensor" not in blob and b"array_api_compat" not in blob  # host arrays only
     again = pickle.loads(blob)
