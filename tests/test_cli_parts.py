@@ -24,7 +24,8 @@ def test_train_help_lists_every_option(capsys):
     text = capsys.readouterr().out
     for option in ("--data", "--target", "--hidden", "--activation", "--optimizer", "--learning-rate",
                    "--batch-size", "--epochs", "--seed", "--dtype", "--backend", "--validation-split",
-                   "--early-stopping", "--save", "--plot", "--log-json", "--quiet"):
+                   "--early-stopping", "--save", "--plot", "--log-json", "--quiet", "--checkpoint",
+                   "--checkpoint-every", "--resume", "--scheduler"):
         assert option in text, option
 
 
