@@ -326,12 +326,15 @@ class MLP:
 
     # -- parameters and files -----------------------------------------------
     def get_params(self) -> list[np.ndarray]:
-        """Host NumPy copies: [W1, b1, W2, b2, ...], W (fan_in, fan_out), b (fan_out,)."""
-        return [self.backend.to_numpy(p) for p in self.params]
+        """Host NumPy copies: [W1, b1, W2, b2, ...], W (fan_in, fan_out), b (fan_out,).
+
+        Copies even on NumPy, where `to_numpy` is the array itself: further
+        training may update the parameters in place."""
+        return [np.array(self.backend.to_numpy(p)) for p in self.params]
 
     def set_params(self, params: Sequence) -> None:
         expected = [s for a, b in zip(self.sizes[:-1], self.sizes[1:]) for s in ((a, b), (b,))]
-        params = [np.asarray(p) for p in params]
+        params = [np.array(p) for p in params]  # a copy: training may write into the model's arrays
         got = [p.shape for p in params]
         if got != expected:
             raise InputError(f"set_params needs arrays shaped {expected}, got {got}")
