@@ -5,7 +5,9 @@ No in-place updates (JAX arrays are immutable) and no host reads. `t` is the
 1-based step number; it may be a Python int or a traced scalar (under
 `jax.jit`), so it is only used in arithmetic, never in a Python `if`.
 State is a tuple of lists of arrays shaped like params, so a checkpoint can
-save it and a compiled step can carry it.
+save it and a compiled step can carry it. NumPy's compile hook applies these
+same formulas in place (backends/numpy_inplace.py); tests/test_inplace.py
+holds the two to the same bits, so a change here must be made there too.
 """
 
 from __future__ import annotations
