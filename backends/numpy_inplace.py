@@ -44,7 +44,7 @@ class InPlaceUpdate:
     def __init__(self, optimizer):
         self.optimizer = optimizer
         self.errors: list[str] = []  # floating-point errors met in the current step
-        self._watching = False
+        self._watching = self._in_step = False
         self._last = self._plan_of_last = None
 
     @staticmethod
@@ -63,11 +63,10 @@ class InPlaceUpdate:
             if not self._watching:
                 with self.watch():
                     return guarded(params, state, Xb, Yb, t)
-            if self.errors:  # met between steps (in a callback, say): warn as NumPy would have
-                warnings.warn(f"{self.errors[0]} encountered in a NumPy operation", RuntimeWarning, stacklevel=2)
-                self.errors.clear()
-            out = step(params, state, Xb, Yb, t)
             self.errors.clear()
+            self._in_step = True
+            out = step(params, state, Xb, Yb, t)
+            self._in_step = False  # (after an exception, leaving watch() resets it)
             return out
 
         guarded.config, guarded.rebuild, guarded.mutates_params = step.config, step.rebuild, True
@@ -85,11 +84,14 @@ class InPlaceUpdate:
             try:
                 yield
             finally:
-                self._watching = False
+                self._watching = self._in_step = False
                 self.errors.clear()
 
     def _note(self, kind, flag):
-        self.errors.append(kind)
+        if self._in_step:
+            self.errors.append(kind)
+        else:  # between steps (a callback, say): what NumPy does by default
+            warnings.warn(f"{kind} encountered in a NumPy operation", RuntimeWarning, stacklevel=2)
 
     def _plan(self, params):
         """Per array: blocks of rows of about BLOCK elements, each with a scratch block of its shape."""

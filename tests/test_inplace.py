@@ -129,6 +129,23 @@ def test_divergence_in_place_keeps_the_last_finite_step(blobs):
             X * 1e3, y, epochs=20, batch_size=20, learning_rate=1e6, optimizer="sgd", on_divergence="raise")
 
 
+class Overflows:
+    """A callback whose own arithmetic overflows, as user code may."""
+
+    def on_epoch_end(self, model, logs):
+        np.float32(3e38) * np.float32(10)
+
+
+def test_training_watches_floating_point_errors_only_inside_its_steps(blobs):
+    X, y = blobs
+    model = MLP(5, 8, 3, backend="numpy")
+    with pytest.warns(RuntimeWarning, match="overflow"):  # the callback's own warning still shows
+        history = model.fit(X, y, epochs=2, batch_size=16, callbacks=[Overflows()])
+    assert len(history) == 2 and not history.stopped_early  # and no step was taken for bad
+    with pytest.warns(RuntimeWarning, match="overflow"):  # NumPy's usual setting is back afterwards
+        np.float32(3e38) * np.float32(10)
+
+
 def test_the_plain_step_still_restores_the_epochs_start(blobs):
     X, y = blobs
     be = get_backend("numpy")
