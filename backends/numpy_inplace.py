@@ -94,16 +94,18 @@ class InPlaceUpdate:
             warnings.warn(f"{kind} encountered in a NumPy operation", RuntimeWarning, stacklevel=2)
 
     def _plan(self, params):
-        """Per array: blocks of rows of about BLOCK elements, each with a scratch block of its shape."""
+        """Per array: blocks of rows of about BLOCK elements, each with a view of the
+        one scratch buffer shaped like it (arrays are updated one after another)."""
         if params is self._last:  # train.run hands back the list this returned
             return self._plan_of_last
+        rows = [max(1, BLOCK // (p.size // p.shape[0])) for p in params]
+        scratch = np.empty(max(min(r, p.shape[0]) * (p.size // p.shape[0]) for r, p in zip(rows, params)),
+                           params[0].dtype)
         plan = []
-        for p in params:
+        for p, r in zip(params, rows):
             row = p.size // p.shape[0]
-            rows = max(1, BLOCK // row)
-            scratch = np.empty(min(rows, p.shape[0]) * row, p.dtype)
             plan.append([(slice(lo, lo + n), scratch[:n * row].reshape((n,) + p.shape[1:]))
-                         for lo in range(0, p.shape[0], rows) for n in [min(rows, p.shape[0] - lo)]])
+                         for lo in range(0, p.shape[0], r) for n in [min(r, p.shape[0] - lo)]])
         self._last, self._plan_of_last = params, plan
         return plan
 

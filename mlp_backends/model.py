@@ -244,7 +244,8 @@ class MLP:
         `checkpoint_every` epochs and on Ctrl-C; `resume=True` continues from
         the checkpoint there, bit for bit, if there is one. A loss that turns
         NaN or infinite stops training with the parameters from before that
-        epoch (`on_divergence="raise"` raises DivergedError instead).
+        epoch (on NumPy, which updates in place: of the last finite step;
+        `on_divergence="raise"` raises DivergedError instead).
         """
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise InputError(f"epochs must be a whole number of 0 or more, got {epochs!r}")
