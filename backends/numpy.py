@@ -1,7 +1,9 @@
 """NumPy on the CPU: the reference backend, always usable.
 
 `compile(step)` rebuilds the step on `lean_numpy(xp)`, the same namespace with the
-reductions a step calls bound straight to their ufuncs (identical numbers).
+reductions a step calls bound straight to their ufuncs, and with the optimizer
+applied in place (backends/numpy_inplace.py): identical numbers, and no second
+copy of the parameters and moments during an update.
 """
 
 from __future__ import annotations
@@ -75,5 +77,14 @@ class NumPyBackend(Backend):
         return self._lean_xp
 
     def compile(self, step):
+        """The step on `lean_numpy`, with the optimizer applied in place
+        (backends/numpy_inplace.py) when it is one of optim.py's: same numbers."""
+        from backends.numpy_inplace import InPlaceUpdate
+
         rebuild = getattr(step, "rebuild", None)
-        return step if rebuild is None else rebuild(xp=self._lean())
+        if rebuild is None:
+            return step
+        if step.config.get("update") is not None or not InPlaceUpdate.supports(step.config["optimizer"]):
+            return rebuild(xp=self._lean())
+        update = InPlaceUpdate(step.config["optimizer"])
+        return update.guard(rebuild(xp=self._lean(), update=update))

@@ -244,7 +244,8 @@ class MLP:
         `checkpoint_every` epochs and on Ctrl-C; `resume=True` continues from
         the checkpoint there, bit for bit, if there is one. A loss that turns
         NaN or infinite stops training with the parameters from before that
-        epoch (`on_divergence="raise"` raises DivergedError instead).
+        epoch (on NumPy, which updates in place: of the last finite step;
+        `on_divergence="raise"` raises DivergedError instead).
         """
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise InputError(f"epochs must be a whole number of 0 or more, got {epochs!r}")
@@ -326,12 +327,15 @@ class MLP:
 
     # -- parameters and files -----------------------------------------------
     def get_params(self) -> list[np.ndarray]:
-        """Host NumPy copies: [W1, b1, W2, b2, ...], W (fan_in, fan_out), b (fan_out,)."""
-        return [self.backend.to_numpy(p) for p in self.params]
+        """Host NumPy copies: [W1, b1, W2, b2, ...], W (fan_in, fan_out), b (fan_out,).
+
+        Copies even on NumPy, where `to_numpy` is the array itself: further
+        training may update the parameters in place."""
+        return [np.array(self.backend.to_numpy(p)) for p in self.params]
 
     def set_params(self, params: Sequence) -> None:
         expected = [s for a, b in zip(self.sizes[:-1], self.sizes[1:]) for s in ((a, b), (b,))]
-        params = [np.asarray(p) for p in params]
+        params = [np.array(p) for p in params]  # a copy: training may write into the model's arrays
         got = [p.shape for p in params]
         if got != expected:
             raise InputError(f"set_params needs arrays shaped {expected}, got {got}")

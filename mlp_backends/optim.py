@@ -5,7 +5,9 @@ No in-place updates (JAX arrays are immutable) and no host reads. `t` is the
 1-based step number; it may be a Python int or a traced scalar (under
 `jax.jit`), so it is only used in arithmetic, never in a Python `if`.
 State is a tuple of lists of arrays shaped like params, so a checkpoint can
-save it and a compiled step can carry it.
+save it and a compiled step can carry it. NumPy's compile hook applies these
+same formulas in place (backends/numpy_inplace.py); tests/test_inplace.py
+holds the two to the same bits, so a change here must be made there too.
 """
 
 from __future__ import annotations
@@ -62,13 +64,17 @@ class Adam:
     def init(self, xp, params):
         return ([xp.zeros_like(p) for p in params], [xp.zeros_like(p) for p in params])
 
+    def coefficients(self, t):
+        """(step, eps) of step t: both bias corrections folded into the step size,
+        which saves two passes (shared with in-place updates, for the same numbers)."""
+        b1, b2 = self.beta1, self.beta2
+        return self.learning_rate * (1 - b2**t) ** 0.5 / (1 - b1**t), self.eps * (1 - b2**t) ** 0.5
+
     def update(self, xp, params, grads, state, t):
         b1, b2 = self.beta1, self.beta2
         m = [b1 * m_ + (1 - b1) * g for m_, g in zip(state[0], grads)]
         v = [b2 * v_ + (1 - b2) * (g * g) for v_, g in zip(state[1], grads)]
-        # Folding both bias corrections into the step size saves two passes.
-        step = self.learning_rate * (1 - b2**t) ** 0.5 / (1 - b1**t)
-        eps = self.eps * (1 - b2**t) ** 0.5
+        step, eps = self.coefficients(t)
         new = [p - step * m_ / (xp.sqrt(v_) + eps) for p, m_, v_ in zip(params, m, v)]
         return new, (m, v)
 

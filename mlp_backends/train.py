@@ -8,6 +8,7 @@ backend sees the same batches.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -73,23 +74,33 @@ class History:
         return self.extra[key]
 
 
-def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None = None) -> Callable:
+def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None = None,
+              update: Callable | None = None) -> Callable:
     """One optimizer step as a pure function of arrays (what `compile` may jit).
 
     Returns new params, new optimizer state, the batch's mean loss (at the
     old params) and its count of correct predictions, both device scalars.
     `step.rebuild(**changes)` makes the same step with some arguments changed
     (another namespace, fused kernels): how compile hooks reuse this math.
+    update: `update(params, grads, state, t, loss) -> (params, state, loss)` in
+    place of `optimizer.update` (a compile hook's in-place version of the same
+    formulas, which may skip a bad batch and report its loss as NaN); one with
+    `mutates_params = True` makes the step write into the arrays it is given,
+    and `step.mutates_params` says so to train.run.
     """
 
     def step(params, state, Xb, Yb, t):
         loss, grads, logits = nn.loss_and_grads(xp, params, Xb, Yb, activation, l2, kern=kern)
-        params, state = optimizer.update(xp, params, grads, state, t)
+        if update is None:
+            params, state = optimizer.update(xp, params, grads, state, t)
+        else:
+            params, state, loss = update(params, grads, state, t, loss)
         hits = xp.argmax(logits, axis=1) == xp.argmax(Yb, axis=1)
         return params, state, loss, xp.sum(xp.astype(hits, Xb.dtype))
 
-    step.config = dict(xp=xp, optimizer=optimizer, activation=activation, l2=l2, kern=kern)
+    step.config = dict(xp=xp, optimizer=optimizer, activation=activation, l2=l2, kern=kern, update=update)
     step.rebuild = lambda **changes: make_step(**{**step.config, **changes})
+    step.mutates_params = bool(getattr(update, "mutates_params", False))
     return step
 
 
@@ -159,6 +170,9 @@ def run(
     batch = n if batch_size is None else min(batch_size, n)
     if step is None:
         step = backend.compile(make_step(xp, optimizer, model.activation, model.l2))
+    # An in-place step overwrites the parameters, so `before` would be the live arrays;
+    # such a step skips a batch whose loss is not finite instead (handle_divergence).
+    mutates = getattr(step, "mutates_params", False)
     rng = np.random.default_rng(seed)
     at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
     if resume and checkpoint is not None and checkpoint.exists():
@@ -169,10 +183,11 @@ def run(
     state, t = at.opt_state, at.step
 
     begin_training(model, callbacks)
-    with _StopOnSigint() as sigint:
+    # A compiled step may come with a context to run in (NumPy's watches floating-point errors).
+    with _StopOnSigint() as sigint, getattr(step, "watch", contextlib.nullcontext)():
         for epoch in range(at.epoch, epochs):
             started = time.perf_counter()
-            before = model.params
+            before = None if mutates else model.params
             rng_state = rng.bit_generator.state  # what a mid-epoch checkpoint replays from
             order = backend.asarray(rng.permutation(n)) if shuffle else None
             first = at.batch if epoch == at.epoch else 0
@@ -245,12 +260,20 @@ def end_training(model, callbacks, history: History) -> None:
 
 def handle_divergence(model, before, logs: dict, on_divergence: str, history: History) -> bool:
     """If the epoch's loss is NaN or infinite: give the model back `before` (the
-    parameters that started the epoch), then raise or record why. True if it did."""
+    parameters that started the epoch), then raise or record why. True if it did.
+
+    before=None means an in-place step, which left parameters and optimizer state
+    untouched on every batch whose loss or update was not finite: the model
+    keeps the parameters of its last finite step."""
     if math.isfinite(logs["loss"]):
         return False
-    model.params = before
+    if before is not None:
+        model.params = before
+        kept = "kept the parameters from before that epoch"
+    else:
+        kept = "kept the parameters of the last step whose loss and update were finite"
     message = (f"training diverged in epoch {logs['epoch']}: the loss became {logs['loss']}; "
-               "kept the parameters from before that epoch; try a lower learning rate")
+               f"{kept}; try a lower learning rate")
     if on_divergence == "raise":
         raise DivergedError(message)
     history.stopped_early = message
@@ -289,8 +312,8 @@ class EarlyStopping:
 
     monitor: "val_loss" (the default; it falls back to "loss" when fit has no
     validation data), "loss", "val_accuracy" or "accuracy". Losses must go
-    down, accuracies up. Parameters are kept by reference, which is safe
-    because every update makes new arrays (no in-place updates anywhere).
+    down, accuracies up. The best parameters are copied when they appear
+    (a backend's compiled step may update the live arrays in place).
     """
 
     def __init__(self, patience: int = 10, monitor: str = "val_loss", min_delta: float = 0.0,
@@ -319,7 +342,8 @@ class EarlyStopping:
         sign = -1.0 if key.endswith("accuracy") else 1.0  # compare as "smaller is better"
         value = sign * logs[key]
         if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.best_params, self.wait = value, logs["epoch"], model.params, 0
+            best = [model.backend.xp.asarray(p, copy=True) for p in model.params] if self.restore_best else None
+            self.best, self.best_epoch, self.best_params, self.wait = value, logs["epoch"], best, 0
             return False
         self.wait += 1
         if self.wait < self.patience:

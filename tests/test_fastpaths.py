@@ -32,7 +32,10 @@ def _problem(backend, dtype, sizes=(5, 7, 6, 3), n=40, seed=0):
 
 
 def _train(step, backend, params, opt, X, Y, batch=16, epochs=2):
-    """Three batches an epoch (16, 16 and a short 8), losses and hits as host floats."""
+    """Three batches an epoch (16, 16 and a short 8), losses and hits as host floats.
+
+    Trains copies of `params`: NumPy's compiled step updates its arrays in place."""
+    params = [backend.xp.asarray(p, copy=True) for p in params]
     xp, state, t, losses = backend.xp, opt.init(backend.xp, params), 0, []
     for _ in range(epochs):
         for lo in range(0, X.shape[0], batch):

@@ -1,0 +1,178 @@
+"""The optimizers of mlp_backends/optim.py, applied in place on NumPy arrays.
+
+The pure updates make new parameters and moments every step, so while one
+runs, the old and the new copies are alive together, with each expression's
+temporaries. These do the same operations, in the same order and on the
+same operands (so the numbers are bit-identical; tests/test_inplace.py
+checks every optimizer), writing into the existing parameter and moment
+buffers. Training then holds the parameters, the moments and the step's
+fresh gradients (reused as scratch once read), plus one small scratch block
+for Nesterov and Adam, which update each array in blocks of about `BLOCK`
+elements so that the scratch stays small whatever the layer's size.
+
+A bad batch changes nothing: the step runs under `np.errstate(call=...)`,
+which notes any overflow, invalid operation or division by zero that NumPy
+meets in the forward pass, the backward pass or the step `lr * g`; if one
+was met or the loss is not finite, the update is skipped and the step
+reports its loss as NaN, so that the epoch counts as diverged. Deciding
+this in Python costs nothing here: NumPy's arrays and floating-point flags
+are on the host, there is no device to wait for (a GPU backend would mask
+the writes on the device instead). Not caught before it is written: an
+overflow inside momentum's or Adam's own update (the gradients, the loss
+and the rest being finite); it still makes the loss NaN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numpy as np
+
+from mlp_backends import optim
+
+BLOCK = 1 << 15  # elements per block: the scratch block, and blocks of p, g and moments fit in L2
+
+
+class InPlaceUpdate:
+    """`update(params, grads, state, t, loss) -> (params, state, loss)` for `train.make_step`,
+    writing into `params` and `state`; `grads` are overwritten too (they are the step's own).
+    Use the step through `guard(step)`, which watches NumPy's floating-point errors."""
+
+    mutates_params = True
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.errors: list[str] = []  # floating-point errors met in the current step
+        self._watching = self._in_step = False
+        self._last = self._plan_of_last = None
+
+    @staticmethod
+    def supports(optimizer) -> bool:
+        # Exact types: a subclass may change the formulas this file repeats.
+        return type(optimizer) in (optim.SGD, optim.Momentum, optim.Adam)
+
+    def guard(self, step):
+        """`step`, with NumPy's floating-point errors noted in `self.errors` while it runs.
+
+        The guarded step has `watch()`, a context in which to call it many times
+        (train.run enters it once): entering np.errstate costs about as much as
+        the rest of the small network's update, so once per step is too often.
+        """
+        def guarded(params, state, Xb, Yb, t):
+            if not self._watching:
+                with self.watch():
+                    return guarded(params, state, Xb, Yb, t)
+            self.errors.clear()
+            self._in_step = True
+            out = step(params, state, Xb, Yb, t)
+            self._in_step = False  # (after an exception, leaving watch() resets it)
+            return out
+
+        guarded.config, guarded.rebuild, guarded.mutates_params = step.config, step.rebuild, True
+        guarded.watch = self.watch
+        return guarded
+
+    @contextlib.contextmanager
+    def watch(self):
+        """np.errstate that sends overflow, invalid and divide errors to `_note`."""
+        if self._watching:
+            yield
+            return
+        with np.errstate(over="call", invalid="call", divide="call", call=self._note):
+            self._watching = True
+            try:
+                yield
+            finally:
+                self._watching = self._in_step = False
+                self.errors.clear()
+
+    def _note(self, kind, flag):
+        if self._in_step:
+            self.errors.append(kind)
+        else:  # between steps (a callback, say): what NumPy does by default
+            warnings.warn(f"{kind} encountered in a NumPy operation", RuntimeWarning, stacklevel=2)
+
+    def _plan(self, params):
+        """Per array: blocks of rows of about BLOCK elements, each with a view of the
+        one scratch buffer shaped like it (arrays are updated one after another)."""
+        if params is self._last:  # train.run hands back the list this returned
+            return self._plan_of_last
+        rows = [max(1, BLOCK // (p.size // p.shape[0])) for p in params]
+        scratch = np.empty(max(min(r, p.shape[0]) * (p.size // p.shape[0]) for r, p in zip(rows, params)),
+                           params[0].dtype)
+        plan = []
+        for p, r in zip(params, rows):
+            row = p.size // p.shape[0]
+            plan.append([(slice(lo, lo + n), scratch[:n * row].reshape((n,) + p.shape[1:]))
+                         for lo in range(0, p.shape[0], r) for n in [min(r, p.shape[0] - lo)]])
+        self._last, self._plan_of_last = params, plan
+        return plan
+
+    def __call__(self, params, grads, state, t, loss):
+        opt = self.optimizer
+        if type(opt) is optim.SGD:
+            for g in grads:  # lr * g first: an absurd rate overflows here, before any write
+                np.multiply(g, opt.learning_rate, g)
+        if self.errors or not np.isfinite(loss):
+            return params, state, loss + np.nan  # the batch is skipped
+        if type(opt) is optim.SGD:
+            for p, g in zip(params, grads):
+                np.subtract(p, g, p)  # p - lr * g
+        elif type(opt) is optim.Momentum and not opt.nesterov:
+            for p, g, v in zip(params, grads, state[0]):
+                _momentum(p, g, v, opt.learning_rate, opt.momentum)
+        elif type(opt) is optim.Momentum:
+            for p, g, v, blocks in zip(params, grads, state[0], self._plan(params)):
+                for c, s in blocks:
+                    _nesterov(p[c], g[c], v[c], s, opt.learning_rate, opt.momentum)
+        else:
+            step, eps = opt.coefficients(t)
+            for p, g, m, v, blocks in zip(params, grads, state[0], state[1], self._plan(params)):
+                for c, s in blocks:
+                    _adam(p[c], g[c], m[c], v[c], s, opt.beta1, opt.beta2, step, eps)
+        if self.errors:  # the update itself overflowed: too late to skip, not too late to say
+            return params, state, loss + np.nan
+        return params, state, loss
+
+
+# Each comment is the pure update's expression (optim.py); the calls evaluate it
+# operation by operation. Multiplication and addition commute exactly in IEEE
+# arithmetic, so `multiply(g, lr)` is `lr * g`.
+
+def _momentum(p, g, v, lr, mu):
+    # v = mu * v + g
+    np.multiply(v, mu, v)
+    np.add(v, g, v)
+    # p - lr * v
+    np.multiply(v, lr, g)
+    np.subtract(p, g, p)
+
+
+def _nesterov(p, g, v, s, lr, mu):
+    # v = mu * v + g
+    np.multiply(v, mu, v)
+    np.add(v, g, v)
+    # p - lr * (g + mu * v)
+    np.multiply(v, mu, s)
+    np.add(g, s, g)
+    np.multiply(g, lr, g)
+    np.subtract(p, g, p)
+
+
+def _adam(p, g, m, v, s, b1, b2, step, eps):
+    # m = b1 * m + (1 - b1) * g
+    np.multiply(g, 1 - b1, s)
+    np.multiply(m, b1, m)
+    np.add(m, s, m)
+    # v = b2 * v + (1 - b2) * (g * g)
+    np.multiply(g, g, g)
+    np.multiply(g, 1 - b2, g)
+    np.multiply(v, b2, v)
+    np.add(v, g, v)
+    # p - step * m / (sqrt(v) + eps)
+    np.sqrt(v, s)
+    np.add(s, eps, s)
+    np.multiply(m, step, g)
+    np.divide(g, s, g)
+    np.subtract(p, g, p)
