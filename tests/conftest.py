@@ -65,6 +65,18 @@ def usable_or_strict(name: str) -> str:
     return name if any(i.name == name and i.usable for i in list_backends()) else "array_api_strict"
 
 
+def step_problem(backend, dtype, sizes=(5, 7, 6, 3), n=40, seed=0):
+    """Small random parameters, X and one-hot Y on `backend`, for driving a step by hand."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        params += [rng.standard_normal((a, b)) / np.sqrt(a), rng.standard_normal(b) * 0.1]
+    X = rng.standard_normal((n, sizes[0]))
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+    to = lambda a: backend.asarray(a, dtype)  # noqa: E731
+    return [to(p) for p in params], to(X), to(Y)
+
+
 def tolerance(dtype: str) -> dict:
     """Dtype-aware closeness for comparisons against the NumPy float64 reference."""
     return {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}

@@ -15,20 +15,9 @@ import pytest
 
 from mlp_backends import get_backend, list_backends, nn, optim, train
 from mlp_backends.static_step import StaticStep
-from conftest import tolerance
+from conftest import step_problem, tolerance
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05, nesterov=True), "adam": optim.Adam(0.01)}
-
-
-def _problem(backend, dtype, sizes=(5, 7, 6, 3), n=40, seed=0):
-    rng = np.random.default_rng(seed)
-    params = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        params += [rng.standard_normal((a, b)) / np.sqrt(a), rng.standard_normal(b) * 0.1]
-    X = rng.standard_normal((n, sizes[0]))
-    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
-    to = lambda a: backend.asarray(a, dtype)  # noqa: E731
-    return [to(p) for p in params], to(X), to(Y)
 
 
 def _train(step, backend, params, opt, X, Y, batch=16, epochs=2):
@@ -52,7 +41,7 @@ def _train(step, backend, params, opt, X, Y, batch=16, epochs=2):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_numpy_compiled_step_is_bit_identical_to_the_plain_step(opt, activation, dtype):
     be = get_backend("numpy")
-    params, X, Y = _problem(be, dtype)
+    params, X, Y = step_problem(be, dtype)
     plain = train.make_step(be.xp, OPTIMIZERS[opt], activation, 0.01)
     fast = be.compile(plain)
     assert fast is not plain and fast.config["xp"] is not be.xp, "compile must build the lean step"
@@ -92,7 +81,7 @@ def _check_kernel_path(be, dtype, activation):
             return fn(*args)
         return call
 
-    params, X, Y = _problem(be, dtype)
+    params, X, Y = step_problem(be, dtype)
     plain = train.make_step(be.xp, optim.Adam(0.01), activation, 0.0)
     kerneled = plain.rebuild(kern=nn.kernels(be.xp, activation, wrap=counting))
     got = _train(kerneled, be, params, optim.Adam(0.01), X, Y, epochs=1)
@@ -125,7 +114,7 @@ def _graph_like_capture(fn):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_static_step_replays_agree_with_the_plain_step(opt, dtype):
     be = get_backend("numpy")
-    params, X, Y = _problem(be, dtype)
+    params, X, Y = step_problem(be, dtype)
     plain = train.make_step(be.xp, OPTIMIZERS[opt], "tanh", 0.0)
     static = StaticStep(plain, be.xp, copy=np.copyto, clone=np.copy, capture=_graph_like_capture)
     got = _train(static, be, params, OPTIMIZERS[opt], X, Y)
@@ -139,7 +128,7 @@ def test_static_step_replays_agree_with_the_plain_step(opt, dtype):
 
 def test_static_step_outputs_survive_later_replays():
     be = get_backend("numpy")
-    params, X, Y = _problem(be, "float64")
+    params, X, Y = step_problem(be, "float64")
     opt = optim.Momentum(0.05)
     static = StaticStep(train.make_step(be.xp, opt, "relu", 0.0), be.xp, copy=np.copyto,
                         clone=np.copy, capture=_graph_like_capture)
@@ -158,7 +147,7 @@ CUPY = {i.name: i for i in list_backends()}.get("cupy")
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 def test_cupy_fused_graph_step_agrees_with_the_plain_step(opt, activation):
     be = get_backend("cupy")
-    params, X, Y = _problem(be, "float32")
+    params, X, Y = step_problem(be, "float32")
     plain = train.make_step(be.xp, OPTIMIZERS[opt], activation, 0.0)
     fast = be.compile(plain)
     got = _train(fast, be, params, OPTIMIZERS[opt], X, Y)
@@ -178,7 +167,7 @@ def test_torch_compile_opt_in_agrees_with_the_plain_step(monkeypatch):
     # Dynamo's "eager" backend traces the step as inductor would, without seconds of codegen.
     monkeypatch.setenv("MLP_BACKENDS_TORCH_COMPILE", "eager")
     be = get_backend("torch")
-    params, X, Y = _problem(be, "float32")
+    params, X, Y = step_problem(be, "float32")
     plain = train.make_step(be.xp, optim.Adam(0.01), "relu", 0.0)
     fast = be.compile(plain)
     assert fast is not plain

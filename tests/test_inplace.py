@@ -17,20 +17,15 @@ import pytest
 
 import backends.numpy_inplace as inplace
 from mlp_backends import MLP, DivergedError, get_backend, optim, train
+from conftest import step_problem
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05), "nesterov": optim.Momentum(0.05, nesterov=True),
               "adam": optim.Adam(0.01)}
 
 
-def _problem(dtype, sizes=(5, 7, 6, 3), n=40, seed=0):
+def _problem(dtype):
     be = get_backend("numpy")
-    rng = np.random.default_rng(seed)
-    params = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        params += [rng.standard_normal((a, b)) / np.sqrt(a), rng.standard_normal(b) * 0.1]
-    X = rng.standard_normal((n, sizes[0]))
-    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
-    return be, [be.asarray(p, dtype) for p in params], be.asarray(X, dtype), be.asarray(Y, dtype)
+    return (be, *step_problem(be, dtype))
 
 
 def _train(step, be, params, opt, X, Y, batch=16, epochs=3):
