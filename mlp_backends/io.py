@@ -108,12 +108,8 @@ def load(path, backend=None):
             "upgrade mlp-backends"
         )
     try:
-        cfg = meta["config"]
-        sizes = cfg["sizes"]
-        model = MLP(sizes[0], sizes[1:-1], sizes[-1], cfg["activation"], backend=backend,
-                    dtype=cfg["dtype"], seed=cfg.get("seed"), init=cfg.get("init", "auto"),
-                    l2=cfg.get("l2", 0.0))
-        n_layers = len(sizes) - 1
+        model = MLP.from_config(meta["config"], backend=backend)
+        n_layers = len(model.sizes) - 1
         model.set_params([arrays[f"{kind}{i}"] for i in range(1, n_layers + 1) for kind in "Wb"])
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise ModelFileError(f"{path} is corrupt: its arrays or metadata do not fit ({exc})") from exc

@@ -347,6 +347,14 @@ class MLP:
         return {"sizes": list(self.sizes), "activation": self.activation, "dtype": self.dtype,
                 "seed": self.seed, "init": self.init, "l2": self.l2}
 
+    @classmethod
+    def from_config(cls, cfg: dict, backend: str | Backend | None = None) -> "MLP":
+        """The network `config()` describes (fresh weights from its seed), on `backend`."""
+        sizes = cfg["sizes"]
+        return cls(sizes[0], sizes[1:-1], sizes[-1], cfg["activation"], backend=backend,
+                   dtype=cfg["dtype"], seed=cfg.get("seed"), init=cfg.get("init", "auto"),
+                   l2=cfg.get("l2", 0.0))
+
     def save(self, path) -> None:
         from . import io
 

@@ -191,8 +191,5 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         saved = state.pop("_model_state", None)
         super().__setstate__(state)
         if saved is not None:
-            cfg = saved["config"]
-            sizes = cfg["sizes"]
-            self.model_ = MLP(sizes[0], sizes[1:-1], sizes[-1], cfg["activation"], backend=self.backend,
-                              dtype=cfg["dtype"], seed=cfg["seed"], init=cfg["init"], l2=cfg["l2"])
+            self.model_ = MLP.from_config(saved["config"], backend=self.backend)
             self.model_.set_params(saved["params"])
