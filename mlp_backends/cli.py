@@ -122,6 +122,7 @@ def _cmd_backends(args) -> int:
 def _cmd_train(args) -> int:
     from . import data
     from .model import MLP
+    from .checkpoint import Checkpoint
     from .train import EarlyStopping
 
     for path, what in ((args.save, "the model"), (args.plot, "the plot"), (args.log_json, "the log")):
@@ -137,7 +138,7 @@ def _cmd_train(args) -> int:
     if args.resume and args.checkpoint and Path(args.resume) != Path(args.checkpoint):
         raise InputError("--resume DIR already saves its checkpoints in DIR; drop --checkpoint or name the same folder")
     checkpoint = args.resume or args.checkpoint
-    if args.resume and not (Path(args.resume) / "checkpoint.npz").is_file():
+    if args.resume and not Checkpoint(args.resume).exists():
         raise InputError(f"no checkpoint in {args.resume}; start a run with --checkpoint {args.resume} first")
 
     spec = args.backend
