@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import nn, train
-from .errors import BackendError, InputError, InputTypeError
+from .errors import BackendError, InputError, InputTypeError, one_line
 
 
 class Part(NamedTuple):
@@ -73,15 +73,12 @@ def _features(backend, xb, dtype: str):
 
 def _targets(backend, yb, k: int, dtype: str):
     """A block of labels or one-hot rows -> device one-hot, checked as `MLP.fit` checks."""
+    from .model import check_labels
+
     host = backend.to_numpy(yb) if backend.owns(yb) and not isinstance(yb, np.ndarray) else np.asarray(yb)
-    if host.ndim == 1 and host.size and (host.min() < 0 or host.max() >= k or np.any(host != np.round(host))):
-        raise InputError(f"labels must be whole numbers in [0, {k - 1}] for output_size={k}")
+    if host.ndim == 1:
+        check_labels(host, k)
     return train.one_hot_targets(backend, host, k, dtype)
-
-
-def _host_scalars(backend, *values) -> list[float]:
-    xp = backend.xp
-    return [float(v) for v in backend.to_numpy(xp.stack(list(values)))]
 
 
 def block_gradients(params, xb, yb, *, k, activation, dtype, n, spec) -> Part:
@@ -92,7 +89,7 @@ def block_gradients(params, xb, yb, *, k, activation, dtype, n, spec) -> Part:
     P = [backend.asarray(p, dtype) for p in params]
     loss, grads, logits = nn.loss_and_grads(xp, P, X, Y, activation, 0.0, n)
     hits = xp.sum(xp.astype(xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1), X.dtype))
-    loss_h, hits_h = _host_scalars(backend, loss, hits)
+    loss_h, hits_h = train.read_scalars(backend, [loss, hits])
     return Part(loss_h, hits_h, [backend.to_numpy(g) for g in grads], frozenset([backend.name]))
 
 
@@ -116,7 +113,7 @@ def block_epoch(params, state, xb, yb, *, optimizer, t0, batch, shuffle, seed, k
         P, S, loss, hits = step(P, S, Xb, Yb, t)
         loss_sum = loss_sum + loss * Xb.shape[0]
         correct = correct + hits
-    loss_h, hits_h = _host_scalars(backend, loss_sum, correct)
+    loss_h, hits_h = train.read_scalars(backend, [loss_sum, correct])
     weight = rows / n
     arrays = [backend.to_numpy(a) * weight for a in [*P, *(a for group in S for a in group)]]
     return Part(loss_h / n, hits_h, arrays, frozenset([backend.name]))
@@ -148,11 +145,6 @@ def add_parts(*parts: Part) -> Part:
 
 
 # -- on the driver ---------------------------------------------------------------
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-
-
 @contextlib.contextmanager
 def client_for(backend):
     """The Client to train with: the caller's current one (if it fits the address),
@@ -175,7 +167,7 @@ def client_for(backend):
         client = Client(backend.address, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise BackendError(
-            f"cannot reach the Dask scheduler at {backend.address} ({_first_line(exc)}); "
+            f"cannot reach the Dask scheduler at {backend.address} ({one_line(exc)}); "
             "check the address and that a scheduler runs there (`dask scheduler`)"
         ) from None
     with client:

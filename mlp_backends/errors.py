@@ -5,6 +5,12 @@ still catch them, and the CLI turns every `UsageError` into exit code 2.
 """
 
 
+def one_line(exc: BaseException) -> str:
+    """"TypeName: first line of the message", for errors that quote another one."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 class UsageError(Exception):
     """Base of the errors caused by the caller's input, not by a bug."""
 

@@ -46,6 +46,12 @@ def init_params(sizes: Sequence[int], init: str, activation: str, seed: int | No
     return params
 
 
+def check_labels(host: np.ndarray, k: int) -> None:
+    """Integer labels (host, 1-D) must be whole numbers in [0, k)."""
+    if host.size and (host.min() < 0 or host.max() >= k or np.any(host != np.round(host))):
+        raise InputError(f"labels must be whole numbers in [0, {k - 1}] for output_size={k}")
+
+
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
@@ -153,8 +159,7 @@ class MLP:
             if host.shape[1] != k:
                 raise InputError(f"one-hot y must have {k} columns (output_size), got {host.shape[1]}")
         elif host.ndim == 1:
-            if host.size and (host.min() < 0 or host.max() >= k or np.any(host != np.round(host))):
-                raise InputError(f"labels must be whole numbers in [0, {k - 1}] for output_size={k}")
+            check_labels(host, k)
         else:
             raise InputError(f"y must be 1-D labels or 2-D one-hot, got {host.ndim} dimensions")
         if training and host.size:

@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from typing import Iterator
 
 from .backend import Backend, BackendInfo, Probe
-from .errors import BackendError
+from .errors import BackendError, one_line
 
 GROUP = "mlp_backends.backends"
 ENV_VAR = "MLP_BACKEND"
@@ -34,11 +34,6 @@ _lock = threading.Lock()
 _plugins: dict[str, tuple[type[Backend] | None, str]] | None = None  # name -> (class, source)
 _infos: dict[str, BackendInfo] = {}
 _instances: dict[str, Backend] = {}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _discover() -> dict[str, tuple[type[Backend] | None, str]]:
@@ -59,7 +54,7 @@ def _discover() -> dict[str, tuple[type[Backend] | None, str]]:
             except Exception as exc:  # noqa: BLE001 - a plugin may fail any way it likes
                 plugins[ep.name] = (None, source)
                 _infos[ep.name] = BackendInfo(
-                    ep.name, False, f"plugin failed to load: {_first_line(exc)}", source=source
+                    ep.name, False, f"plugin failed to load: {one_line(exc)}", source=source
                 )
                 continue
             plugins[ep.name] = (cls, source)
@@ -77,7 +72,7 @@ def _probe(name: str) -> BackendInfo:
         if not isinstance(found, Probe):
             raise TypeError(f"probe() returned {type(found).__name__}, not Probe")
     except Exception as exc:  # noqa: BLE001 - probe() must not raise, but may
-        found = Probe(False, f"probe failed: {_first_line(exc)}")
+        found = Probe(False, f"probe failed: {one_line(exc)}")
     info = BackendInfo(
         name=name,
         usable=found.usable,
@@ -158,7 +153,7 @@ def _instance(name: str, device: str | None) -> Backend:
         backend = cls(device)
     except Exception as exc:  # noqa: BLE001 - a bad device id fails in the library
         raise BackendError(
-            f"backend {name!r} cannot use device {device!r} ({_first_line(exc)}); "
+            f"backend {name!r} cannot use device {device!r} ({one_line(exc)}); "
             f"devices here: {', '.join(info.devices) or 'default only'}"
         ) from exc
     _instances[key] = backend

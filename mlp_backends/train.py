@@ -209,12 +209,12 @@ def run(
                 correct = correct + hits
                 if sigint.requested:
                     _interrupted(model, checkpoint, Progress(
-                        epoch, b + 1, t, rng_state, *_read(backend, [loss_sum, correct]),
+                        epoch, b + 1, t, rng_state, *read_scalars(backend, [loss_sum, correct]),
                         history.as_dict(), state))
             figures = [loss_sum / n, correct / n]
             if validation is not None:
                 figures += evaluate(xp, model, *validation)
-            host = _read(backend, figures)  # the one host read of the epoch
+            host = read_scalars(backend, figures)  # the one host read of the epoch
             logs = {"epoch": epoch + 1, "loss": host[0], "accuracy": host[1],
                     "time": time.perf_counter() - started}
             if validation is not None:
@@ -280,7 +280,7 @@ def handle_divergence(model, before, logs: dict, on_divergence: str, history: Hi
     return True
 
 
-def _read(backend, scalars) -> list[float]:
+def read_scalars(backend, scalars) -> list[float]:
     """Device scalars -> host floats, in one transfer."""
     return [float(v) for v in backend.to_numpy(backend.xp.stack(scalars))]
 
