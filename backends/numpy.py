@@ -1,9 +1,10 @@
 """NumPy on the CPU: the reference backend, always usable.
 
 `compile(step)` rebuilds the step on `lean_numpy(xp)`, the same namespace with the
-reductions a step calls bound straight to their ufuncs, and with the optimizer
-applied in place (backends/numpy_inplace.py): identical numbers, and no second
-copy of the parameters and moments during an update.
+reductions a step calls bound straight to their ufuncs, with the elementwise
+kernels and the optimizer applied in place (backends/numpy_inplace.py):
+identical numbers, fewer batch-sized temporaries, and no second copy of the
+parameters and moments during an update.
 """
 
 from __future__ import annotations
@@ -77,14 +78,17 @@ class NumPyBackend(Backend):
         return self._lean_xp
 
     def compile(self, step):
-        """The step on `lean_numpy`, with the optimizer applied in place
-        (backends/numpy_inplace.py) when it is one of optim.py's: same numbers."""
-        from backends.numpy_inplace import InPlaceUpdate
+        """The step on `lean_numpy`, with in-place kernels, and with the optimizer applied
+        in place when it is one of optim.py's (backends/numpy_inplace.py): same numbers."""
+        from backends.numpy_inplace import InPlaceUpdate, kernels
 
         rebuild = getattr(step, "rebuild", None)
         if rebuild is None:
             return step
+        changes = {"xp": self._lean()}
+        if step.config.get("kern") is None:  # a caller's own kernels stay
+            changes["kern"] = kernels(step.config["activation"])
         if step.config.get("update") is not None or not InPlaceUpdate.supports(step.config["optimizer"]):
-            return rebuild(xp=self._lean())
+            return rebuild(**changes)
         update = InPlaceUpdate(step.config["optimizer"])
-        return update.guard(rebuild(xp=self._lean(), update=update))
+        return update.guard(rebuild(**changes, update=update))

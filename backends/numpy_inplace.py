@@ -1,4 +1,5 @@
-"""The optimizers of mlp_backends/optim.py, applied in place on NumPy arrays.
+"""The optimizers of mlp_backends/optim.py and the step's elementwise kernels,
+applied in place on NumPy arrays.
 
 The pure updates make new parameters and moments every step, so while one
 runs, the old and the new copies are alive together, with each expression's
@@ -25,11 +26,12 @@ and the rest being finite); it still makes the loss NaN.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import numpy as np
 
-from mlp_backends import optim
+from mlp_backends import nn, optim
 
 BLOCK = 1 << 15  # elements per block: the scratch block, and blocks of p, g and moments fit in L2
 
@@ -176,3 +178,74 @@ def _adam(p, g, m, v, s, b1, b2, step, eps):
     np.multiply(m, step, g)
     np.divide(g, s, g)
     np.subtract(p, g, p)
+
+
+# The kernels (nn.Kernels) evaluate nn.py's expressions operation by operation,
+# in the same order (so the numbers are bit-identical), writing into the array
+# that nn hands over as the step's own temporary: no batch-sized allocation
+# per call, and one batch-sized array alive where the pure functions hold two.
+
+def kernels(activation: str) -> nn.Kernels:
+    """nn.kernels(xp, activation) for NumPy, computed in place."""
+    if activation not in nn.ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(nn.ACTIVATIONS)}")
+    return nn.Kernels(activate=_ACTIVATE[activation], activation_grad=_ACTIVATION_GRAD[activation],
+                      softmax_delta=_softmax_delta)
+
+
+@functools.lru_cache(maxsize=64)
+def _zeros(width: int, dtype) -> np.ndarray:
+    row = np.zeros(width, dtype)
+    row.flags.writeable = False
+    return row
+
+
+def _relu(z, b):
+    # maximum(z + b, 0.0): NumPy 2.4 has no SIMD loop for a scalar operand (three
+    # times slower than the contiguous loop it takes for a broadcast row of zeros).
+    np.add(z, b, z)
+    return np.maximum(z, _zeros(z.shape[-1], z.dtype), out=z)
+
+
+def _sigmoid(z, b):
+    # 0.5 * tanh(0.5 * (z + b)) + 0.5
+    np.add(z, b, z)
+    np.multiply(z, 0.5, z)
+    np.tanh(z, z)
+    np.multiply(z, 0.5, z)
+    return np.add(z, 0.5, z)
+
+
+def _tanh(z, b):
+    np.add(z, b, z)
+    return np.tanh(z, z)
+
+
+def _relu_grad(a, g):
+    # g * astype(a > 0): multiplying by the boolean mask casts it in the loop, without a float copy
+    return np.multiply(g, np.greater(a, 0), g)
+
+
+def _sigmoid_grad(a, g):
+    # g * a * (1 - a)
+    s = np.subtract(1, a)
+    np.multiply(g, a, g)
+    return np.multiply(g, s, g)
+
+
+def _tanh_grad(a, g):
+    # g * (1 - a * a)
+    s = np.multiply(a, a)
+    np.subtract(1, s, s)
+    return np.multiply(g, s, g)
+
+
+def _softmax_delta(log_p, Y, n):
+    # (exp(log_p) - Y) / n
+    np.exp(log_p, log_p)
+    np.subtract(log_p, Y, log_p)
+    return np.divide(log_p, n, log_p)
+
+
+_ACTIVATE = {"relu": _relu, "sigmoid": _sigmoid, "tanh": _tanh}
+_ACTIVATION_GRAD = {"relu": _relu_grad, "sigmoid": _sigmoid_grad, "tanh": _tanh_grad}

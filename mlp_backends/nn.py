@@ -76,10 +76,12 @@ class Kernels:
     """The elementwise pieces of a training step, each a function of arrays only.
 
     A backend may turn each into one fused kernel (CuPy's `fuse`); the math is
-    always the functions above, so every backend's tests check it.
+    always the functions above, so every backend's tests check it. A kernel
+    may write its result into its array argument `z`, `g` or `log_p`: this
+    module passes only arrays it made for the step and reads them no more.
     """
 
-    activate: Callable  # z -> f(z)
+    activate: Callable  # (z, b) -> f(z + b): the bias add and the activation in one pass
     activation_grad: Callable  # (a, g) -> g * f'(z), with a = f(z)
     softmax_delta: Callable  # (log_p, Y, n) -> (softmax - Y) / n
 
@@ -90,7 +92,7 @@ def kernels(xp, activation: str, wrap: Callable | None = None) -> Kernels:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
     wrap = wrap or (lambda f: f)
     return Kernels(
-        activate=wrap(lambda z: activate(xp, activation, z)),
+        activate=wrap(lambda z, b: activate(xp, activation, z + b)),
         activation_grad=wrap(lambda a, g: activation_grad(xp, activation, a, g)),
         softmax_delta=wrap(lambda log_p, Y, n: softmax_delta(xp, log_p, Y, n)),
     )
@@ -110,10 +112,10 @@ def forward(xp, params, X, activation: str, kern: Kernels | None = None):
     h = X
     n_layers = len(params) // 2
     for i in range(n_layers):
-        z = h @ params[2 * i] + params[2 * i + 1]
+        z = h @ params[2 * i]
         if i == n_layers - 1:
-            return z, inputs
-        h = kern.activate(z) if kern else activate(xp, activation, z)
+            return z + params[2 * i + 1], inputs
+        h = kern.activate(z, params[2 * i + 1]) if kern else activate(xp, activation, z + params[2 * i + 1])
         inputs.append(h)
     raise ValueError("params must hold at least one (W, b) pair")
 
@@ -129,10 +131,14 @@ def l2_penalty(xp, params, l2: float):
 
 
 def backward(xp, params, inputs, delta, activation: str, kern: Kernels | None = None):
-    """Gradients of sum(loss) w.r.t. params, given delta = dloss/dlogits (n, k)."""
+    """Gradients of sum(loss) w.r.t. params, given delta = dloss/dlogits (n, k).
+
+    `inputs` is forward's list; this empties it, last layer first, so that on an
+    eager backend each activation is freed once its layer is done with it.
+    """
     grads = [None] * len(params)
     for i in range(len(params) // 2 - 1, -1, -1):
-        h = inputs[i]
+        h = inputs.pop()
         grads[2 * i] = h.T @ delta
         grads[2 * i + 1] = xp.sum(delta, axis=0)
         if i > 0:

@@ -1,11 +1,14 @@
-"""NumPy's compiled step updates the parameters and moments in place, with the plain step's numbers.
+"""NumPy's compiled step updates the parameters and moments, and computes its elementwise
+kernels, in place, with the plain step's numbers.
 
 - Bit-identical parameters, moments, losses and hits to the pure step, for
   every optimizer, both dtypes, whole arrays and blocks of rows.
 - A batch whose loss or update is not finite changes nothing and reports NaN.
 - What shares the model's arrays stays right: EarlyStopping's best parameters,
   get_params / set_params, divergence.
-- Memory: an update holds no second copy of the parameters or moments.
+- The kernels equal nn.py's functions bit for bit and return the array they were given.
+- Memory: an update holds no second copy of the parameters or moments, and a
+  step about one batch of activations beyond its gradients.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import pytest
 
 import backends.numpy_inplace as inplace
-from mlp_backends import MLP, DivergedError, get_backend, optim, train
+from mlp_backends import MLP, DivergedError, get_backend, nn, optim, train
 from conftest import step_problem
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05), "nesterov": optim.Momentum(0.05, nesterov=True),
@@ -202,17 +205,68 @@ def test_an_in_place_step_holds_no_second_copy_of_the_parameters(name):
     Y = be.asarray(np.eye(sizes[-1])[rng.integers(0, sizes[-1], batch)], "float32")
     one_copy = sum(p.nbytes for p in params)
     opt = optim.make_optimizer(name, 0.01)
-    peaks = {}
-    for path in ("in place", "plain"):
-        step = train.make_step(be.xp, opt, "relu", 0.0)
-        step = be.compile(step) if path == "in place" else step
-        p, state = [a.copy() for a in params], opt.init(be.xp, params)
-        p, state, _, _ = step(p, state, X, Y, 1)  # warm-up: scratch blocks exist
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        p, state, _, _ = step(p, state, X, Y, 2)
-        peaks[path] = (tracemalloc.get_traced_memory()[1] - base) / one_copy
-        tracemalloc.stop()
+    peaks = {path: _step_peak(be, opt, params, X, Y, path) / one_copy for path in ("in place", "plain")}
     # The gradients are one copy; this batch's activations are 2% of one.
     assert peaks["in place"] < 1.2, peaks
     assert peaks["plain"] > 1 + len(opt.init(be.xp, params)) + 0.5, peaks  # new params and moments besides
+
+
+def _step_peak(be, opt, params, X, Y, path):
+    """Bytes a second step allocates at its peak, beyond what exists before it."""
+    step = train.make_step(be.xp, opt, "relu", 0.0)
+    step = be.compile(step) if path == "in place" else step
+    p, state = [a.copy() for a in params], opt.init(be.xp, params)
+    p, state, _, _ = step(p, state, X, Y, 1)  # warm-up: scratch blocks exist
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        step(p, state, X, Y, 2)
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_step_holds_about_one_batch_of_activations_beyond_the_gradients():
+    """Wide hidden layers, few weights: the batch-sized arrays dominate. The kernels
+    write into the step's own temporaries and backprop lets each activation go once
+    used, so at the peak (the first layer's gradients) the step holds h1, its delta,
+    the product that becomes the next delta and a boolean mask: 1.6 batches of
+    activations (h1 and h2). The pure step holds 2.1 (z next to z + b, a float mask)."""
+    be = get_backend("numpy")
+    sizes, batch = (8, 256, 256, 3), 512
+    rng = np.random.default_rng(0)
+    params = [be.asarray(rng.standard_normal(s) * 0.1, "float32")
+              for a, b in zip(sizes[:-1], sizes[1:]) for s in ((a, b), (b,))]
+    X = be.asarray(rng.standard_normal((batch, sizes[0])), "float32")
+    Y = be.asarray(np.eye(sizes[-1])[rng.integers(0, sizes[-1], batch)], "float32")
+    grads, activations = sum(p.nbytes for p in params), batch * sum(sizes[1:-1]) * 4
+    extra = {path: (_step_peak(be, optim.SGD(0.1), params, X, Y, path) - grads) / activations
+             for path in ("in place", "plain")}
+    assert extra["in place"] < 1.7, extra
+    assert extra["plain"] > extra["in place"] + 0.3, extra
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_kernels_equal_nn_bit_for_bit_and_write_into_their_argument(activation, dtype):
+    xp = get_backend("numpy").xp
+    rng = np.random.default_rng(0)
+    z, g = rng.standard_normal((2, 6, 5)).astype(dtype) * 3
+    b = rng.standard_normal(5).astype(dtype)
+    Y = np.eye(5, dtype=dtype)[rng.integers(0, 5, 6)]
+    kern = inplace.kernels(activation)
+
+    a = z.copy()
+    assert kern.activate(a, b) is a
+    np.testing.assert_array_equal(a, nn.activate(xp, activation, z + b))
+    assert activation != "relu" or (a == 0).any() and (a > 0).any(), "the test must cover both sides of relu"
+
+    d = g.copy()
+    assert kern.activation_grad(a, d) is d
+    np.testing.assert_array_equal(d, nn.activation_grad(xp, activation, a, g))
+
+    log_p = nn.log_softmax(xp, z)
+    delta = log_p.copy()
+    assert kern.softmax_delta(delta, Y, 6) is delta
+    np.testing.assert_array_equal(delta, nn.softmax_delta(xp, log_p, Y, 6))
+    assert a.dtype == d.dtype == delta.dtype == np.dtype(dtype)
