@@ -73,7 +73,29 @@ class JaxBackend(Backend):
         return {"in_use_bytes": stats.get("bytes_in_use", 0),
                 "peak_bytes": stats.get("peak_bytes_in_use", stats.get("bytes_in_use", 0))}
 
+    # Buffer donation in compile: None means on a GPU only. There memory is short and the
+    # device-side check of each batch costs little; on the CPU, donation and the check
+    # cost 7 to 11% of an mnist step (benchmarks/RESULTS.md) to save host memory.
+    donate: bool | None = None
+
     def compile(self, step):
+        """`jax.jit` of the step. Where `donate` says so, a training step from make_step
+        (with optim.py's update) also gives its parameters and optimizer state to XLA to
+        reuse, so training holds one set of them, not the old and the new; a bad batch
+        is then dropped on the device (train.SkipNonFinite), since nothing older is kept."""
         import jax
 
-        return jax.jit(step)
+        from mlp_backends.train import SkipNonFinite
+
+        rebuild = getattr(step, "rebuild", None)
+        donate = self.is_gpu if self.donate is None else self.donate
+        if not donate or rebuild is None or step.config.get("update") is not None:
+            return jax.jit(step)
+        skipping = rebuild(update=SkipNonFinite(step.config["xp"], step.config["optimizer"]))
+        jitted = jax.jit(skipping, donate_argnums=(0, 1))
+
+        def donating(params, state, Xb, Yb, t):
+            return jitted(params, state, Xb, Yb, t)
+
+        donating.config, donating.rebuild, donating.mutates_params = skipping.config, skipping.rebuild, True
+        return donating

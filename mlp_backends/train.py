@@ -104,6 +104,34 @@ def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None
     return step
 
 
+class SkipNonFinite:
+    """`optimizer.update` as an `update` for make_step that drops a bad batch on the
+    device: if the loss or any new parameter or moment is not finite, the step
+    returns the arrays it was given and the loss NaN (train.run then counts the
+    epoch as diverged). `xp.where` decides, so nothing is read back to the host.
+
+    This is what lets a compile hook give the step's input arrays away (JAX's
+    buffer donation): train.run keeps no parameters from before the epoch for
+    such a step (`mutates_params`), so the step itself must not take a bad one.
+    """
+
+    mutates_params = True
+
+    def __init__(self, xp, optimizer):
+        self.xp, self.optimizer = xp, optimizer
+
+    def __call__(self, params, grads, state, t, loss):
+        xp = self.xp
+        new_params, new_state = self.optimizer.update(xp, params, grads, state, t)
+        ok = xp.isfinite(loss)
+        for a in [*new_params, *(a for group in new_state for a in group)]:
+            ok = ok & xp.all(xp.isfinite(a))
+        params = [xp.where(ok, new, old) for new, old in zip(new_params, params)]
+        state = tuple([xp.where(ok, new, old) for new, old in zip(new_group, old_group)]
+                      for new_group, old_group in zip(new_state, state))
+        return params, state, xp.where(ok, loss, xp.nan)
+
+
 class DivergedError(ArithmeticError):
     """The training loss became NaN or infinite (raised with on_divergence="raise")."""
 
@@ -170,8 +198,8 @@ def run(
     batch = n if batch_size is None else min(batch_size, n)
     if step is None:
         step = backend.compile(make_step(xp, optimizer, model.activation, model.l2))
-    # An in-place step overwrites the parameters, so `before` would be the live arrays;
-    # such a step skips a batch whose loss is not finite instead (handle_divergence).
+    # An in-place step overwrites the parameters, and a donating one (JAX) gives them away,
+    # so `before` would be live or deleted arrays; such a step skips a bad batch instead.
     mutates = getattr(step, "mutates_params", False)
     rng = np.random.default_rng(seed)
     at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
@@ -262,9 +290,9 @@ def handle_divergence(model, before, logs: dict, on_divergence: str, history: Hi
     """If the epoch's loss is NaN or infinite: give the model back `before` (the
     parameters that started the epoch), then raise or record why. True if it did.
 
-    before=None means an in-place step, which left parameters and optimizer state
-    untouched on every batch whose loss or update was not finite: the model
-    keeps the parameters of its last finite step."""
+    before=None means an in-place or donating step, which left parameters and
+    optimizer state untouched on every batch whose loss or update was not
+    finite: the model keeps the parameters of its last finite step."""
     if math.isfinite(logs["loss"]):
         return False
     if before is not None:

@@ -184,3 +184,63 @@ def test_torch_compile_is_off_unless_asked(monkeypatch):
     be = get_backend("torch")
     step = train.make_step(be.xp, optim.SGD(0.1), "relu", 0.0)
     assert be.compile(step) is step
+
+
+def test_skip_non_finite_drops_a_bad_batch_on_the_device(backend):
+    """The update a donating compile hook uses: optim.py's numbers on a good batch;
+    on a bad one, the values it was given and a NaN loss, decided with where()."""
+    be, dtype = backend
+    xp, opt = be.xp, optim.Adam(0.01)
+    params, X, Y = step_problem(be, dtype)
+    plain = train.make_step(xp, opt, "relu", 0.0)
+    skipping = plain.rebuild(update=train.SkipNonFinite(xp, opt))
+    assert skipping.mutates_params and not plain.mutates_params
+    host = lambda arrays: [be.to_numpy(a) for a in arrays]  # noqa: E731
+
+    state = opt.init(xp, params)
+    got, want = skipping(params, state, X[:16, ...], Y[:16, ...], 1), plain(params, state, X[:16, ...], Y[:16, ...], 1)
+    for g, w in zip(host([*got[0], *got[1][0], *got[1][1], got[2]]), host([*want[0], *want[1][0], *want[1][1], want[2]])):
+        np.testing.assert_allclose(g, w, **tolerance(dtype))
+
+    params, state = got[0], got[1]  # moments not zero
+    kept = host(params), [host(group) for group in state]
+    bad = be.to_numpy(X[16:32, ...]).copy()
+    bad[3, 2] = np.inf
+    with np.errstate(all="ignore"):
+        params, state, loss, _ = skipping(params, state, be.asarray(bad, dtype), Y[16:32, ...], 2)
+    assert np.isnan(float(be.to_numpy(loss)))
+    for g, k in zip(host(params), kept[0]):
+        np.testing.assert_array_equal(g, k)
+    for group, kept_group in zip(state, kept[1]):
+        for g, k in zip(host(group), kept_group):
+            np.testing.assert_array_equal(g, k)
+
+
+JAX = {i.name: i for i in list_backends()}.get("jax")
+
+
+@pytest.mark.skipif(JAX is None or not JAX.usable, reason=f"jax: {JAX.reason if JAX else 'not registered'}")
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+def test_jax_compiled_step_donates_its_parameters_and_state(opt, monkeypatch):
+    """XLA reuses the step's inputs for its outputs, so training holds one set of parameters and
+    moments; the numbers are the plain step's, over epochs with a short last batch. (Donation
+    is on by default on GPUs; here it is switched on for the CPU.)"""
+    be = get_backend("jax")
+    if not be.is_gpu:
+        default = be.compile(train.make_step(be.xp, OPTIMIZERS[opt], "tanh", 0.0))
+        assert not getattr(default, "mutates_params", False), "on the CPU, donation is off unless asked for"
+    monkeypatch.setattr(be, "donate", True)
+    params, X, Y = step_problem(be, "float64")
+    plain = train.make_step(be.xp, OPTIMIZERS[opt], "tanh", 0.01)
+    fast = be.compile(plain)
+    assert fast.mutates_params, "train.run must not keep arrays the step gives away"
+    given = [be.xp.asarray(p, copy=True) for p in params]
+    state = OPTIMIZERS[opt].init(be.xp, given)
+    new, new_state, _, _ = fast(given, state, X[:16], Y[:16], 1)
+    assert all(p.is_deleted() for p in given) and all(a.is_deleted() for group in state for a in group)
+    assert not any(p.is_deleted() for p in new)
+    got = _train(fast, be, params, OPTIMIZERS[opt], X, Y)
+    want = _train(plain, be, params, OPTIMIZERS[opt], X, Y)
+    for g, w in zip(got[0], want[0]):
+        np.testing.assert_allclose(g, w, **tolerance("float64"))
+    np.testing.assert_allclose(got[1], want[1], **tolerance("float64"))

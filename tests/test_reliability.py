@@ -7,19 +7,37 @@ import threading
 import numpy as np
 import pytest
 
-from mlp_backends import MLP, DeviceMemoryError, DivergedError, use_backend
+from mlp_backends import MLP, DeviceMemoryError, DivergedError, get_backend, list_backends, use_backend
 
 
-def _exploding(blobs, **kwargs):
+def _exploding(blobs, backend="numpy", **kwargs):
     """SGD with an absurd step on unscaled data: the loss overflows within a few epochs."""
     X, y = blobs
-    model = MLP(5, 16, 3, "relu", backend="numpy", init="standard_normal")
-    return model, model.fit(X * 1e3, y, epochs=20, batch_size=60, learning_rate=1e6, optimizer="sgd",
-                            shuffle=False, **kwargs)
+    model = MLP(5, 16, 3, "relu", backend=backend, init="standard_normal")
+    with np.errstate(all="ignore"):  # the plain NumPy step's overflow warnings, on the way to NaN
+        return model, model.fit(X * 1e3, y, epochs=20, batch_size=60, learning_rate=1e6, optimizer="sgd",
+                                shuffle=False, **kwargs)
 
 
-def test_divergence_stops_with_the_epoch_named_and_keeps_finite_parameters(blobs):
-    model, history = _exploding(blobs)
+def test_divergence_stops_with_the_epoch_named_and_keeps_finite_parameters(blobs, backend32):
+    """On every backend, whichever way its compiled step keeps them: the parameters from
+    before the epoch (a functional step), or those of the last finite step (NumPy in place)."""
+    _check_divergence(*_exploding(blobs, backend32))
+
+
+def test_divergence_with_jax_donated_buffers_keeps_finite_parameters(blobs, monkeypatch):
+    """JAX's compile gives the step's buffers away where `donate` is on (GPUs by default),
+    so the step drops bad batches on the device instead."""
+    if not any(i.name == "jax" and i.usable for i in list_backends()):
+        pytest.skip("jax is not usable here")
+    be = get_backend("jax")
+    monkeypatch.setattr(be, "donate", True)
+    model, history = _exploding(blobs, be)
+    assert "kept the parameters of the last step whose loss and update were finite" in history.stopped_early
+    _check_divergence(model, history)
+
+
+def _check_divergence(model, history):
     assert "training diverged in epoch" in history.stopped_early
     assert "try a lower learning rate" in history.stopped_early
     diverged_at = int(history.stopped_early.split("epoch ")[1].split(":")[0])
