@@ -8,7 +8,8 @@
 # 2. runs the test suite with the GPU backends required (a skipped CuPy fails);
 # 3. runs the harness on `mnist` (CuPy fast and plain paths, torch, JAX, NumPy,
 #    the PyTorch eager loop) and `wide` (full float32, then TF32), with --plot;
-# 4. writes logs, JSON and PNGs to OUTDIR and prints the GPU targets last.
+# 4. times JAX's buffer donation on against off (benchmarks/jax_donation.py);
+# 5. writes logs, JSON and PNGs to OUTDIR and prints the GPU targets last.
 # About 4 minutes on an H200; every stage has its own time limit.
 set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_check.sh OUTDIR}
@@ -52,6 +53,9 @@ bench() {  # name, then harness options
 bench mnist --workload mnist --backends cupy,torch,jax,numpy --plain --references torch-eager --repeats 5
 bench wide --workload wide --backends cupy,torch,jax --references torch-eager --repeats 5
 bench wide_tf32 --workload wide --backends cupy,torch,jax --references torch-eager --repeats 5 --tf32
+echo "== JAX buffer donation, on against off (on by default on GPUs)"
+timeout 60 "$PY" benchmarks/jax_donation.py --rounds 5 > "$OUT/jax_donation.txt" 2>&1
+echo "jax donation: exit $?"; tail -n 2 "$OUT/jax_donation.txt"
 
 "$PY" - "$OUT" <<'EOF'
 import json, pathlib, sys
