@@ -4,9 +4,9 @@ applied in place on NumPy arrays.
 The pure updates make new parameters and moments every step, so while one
 runs, the old and the new copies are alive together, with each expression's
 temporaries. These do the same operations, in the same order and on the
-same operands (so the numbers are bit-identical; tests/test_inplace.py
-checks every optimizer), writing into the existing parameter and moment
-buffers. Training then holds the parameters, the moments and the step's
+same operands (backends/inplace_formulas.py, shared with PyTorch; the numbers
+are bit-identical, tests/test_inplace.py checks every optimizer), writing
+into the existing parameter and moment buffers. Training then holds the parameters, the moments and the step's
 fresh gradients (reused as scratch once read), plus one small scratch block
 for Nesterov and Adam, which update each array in blocks of about `BLOCK`
 elements so that the scratch stays small whatever the layer's size.
@@ -31,9 +31,9 @@ import warnings
 
 import numpy as np
 
+from backends import inplace_formulas as formulas
+from backends.inplace_formulas import BLOCK, block_plan
 from mlp_backends import nn, optim
-
-BLOCK = 1 << 15  # elements per block: the scratch block, and blocks of p, g and moments fit in L2
 
 
 class InPlaceUpdate:
@@ -96,20 +96,11 @@ class InPlaceUpdate:
             warnings.warn(f"{kind} encountered in a NumPy operation", RuntimeWarning, stacklevel=2)
 
     def _plan(self, params):
-        """Per array: blocks of rows of about BLOCK elements, each with a view of the
-        one scratch buffer shaped like it (arrays are updated one after another)."""
-        if params is self._last:  # train.run hands back the list this returned
-            return self._plan_of_last
-        rows = [max(1, BLOCK // (p.size // p.shape[0])) for p in params]
-        scratch = np.empty(max(min(r, p.shape[0]) * (p.size // p.shape[0]) for r, p in zip(rows, params)),
-                           params[0].dtype)
-        plan = []
-        for p, r in zip(params, rows):
-            row = p.size // p.shape[0]
-            plan.append([(slice(lo, lo + n), scratch[:n * row].reshape((n,) + p.shape[1:]))
-                         for lo in range(0, p.shape[0], r) for n in [min(r, p.shape[0] - lo)]])
-        self._last, self._plan_of_last = params, plan
-        return plan
+        """inplace_formulas.block_plan, made once for the list train.run hands back each step."""
+        if params is not self._last:
+            self._plan_of_last = block_plan(params, lambda n: np.empty(n, params[0].dtype), BLOCK)
+            self._last = params
+        return self._plan_of_last
 
     def __call__(self, params, grads, state, t, loss):
         opt = self.optimizer
@@ -123,61 +114,20 @@ class InPlaceUpdate:
                 np.subtract(p, g, p)  # p - lr * g
         elif type(opt) is optim.Momentum and not opt.nesterov:
             for p, g, v in zip(params, grads, state[0]):
-                _momentum(p, g, v, opt.learning_rate, opt.momentum)
+                formulas.momentum(np, p, g, v, opt.learning_rate, opt.momentum)
         elif type(opt) is optim.Momentum:
             for p, g, v, blocks in zip(params, grads, state[0], self._plan(params)):
                 for c, s in blocks:
-                    _nesterov(p[c], g[c], v[c], s, opt.learning_rate, opt.momentum)
+                    formulas.nesterov(np, p[c], g[c], v[c], s, opt.learning_rate, opt.momentum)
         else:
             step, eps = opt.coefficients(t)
+            b1, b2 = opt.beta1, opt.beta2
             for p, g, m, v, blocks in zip(params, grads, state[0], state[1], self._plan(params)):
                 for c, s in blocks:
-                    _adam(p[c], g[c], m[c], v[c], s, opt.beta1, opt.beta2, step, eps)
+                    formulas.adam(np, p[c], g[c], m[c], v[c], s, b1, 1 - b1, b2, 1 - b2, step, eps)
         if self.errors:  # the update itself overflowed: too late to skip, not too late to say
             return params, state, loss + np.nan
         return params, state, loss
-
-
-# Each comment is the pure update's expression (optim.py); the calls evaluate it
-# operation by operation. Multiplication and addition commute exactly in IEEE
-# arithmetic, so `multiply(g, lr)` is `lr * g`.
-
-def _momentum(p, g, v, lr, mu):
-    # v = mu * v + g
-    np.multiply(v, mu, v)
-    np.add(v, g, v)
-    # p - lr * v
-    np.multiply(v, lr, g)
-    np.subtract(p, g, p)
-
-
-def _nesterov(p, g, v, s, lr, mu):
-    # v = mu * v + g
-    np.multiply(v, mu, v)
-    np.add(v, g, v)
-    # p - lr * (g + mu * v)
-    np.multiply(v, mu, s)
-    np.add(g, s, g)
-    np.multiply(g, lr, g)
-    np.subtract(p, g, p)
-
-
-def _adam(p, g, m, v, s, b1, b2, step, eps):
-    # m = b1 * m + (1 - b1) * g
-    np.multiply(g, 1 - b1, s)
-    np.multiply(m, b1, m)
-    np.add(m, s, m)
-    # v = b2 * v + (1 - b2) * (g * g)
-    np.multiply(g, g, g)
-    np.multiply(g, 1 - b2, g)
-    np.multiply(v, b2, v)
-    np.add(v, g, v)
-    # p - step * m / (sqrt(v) + eps)
-    np.sqrt(v, s)
-    np.add(s, eps, s)
-    np.multiply(m, step, g)
-    np.divide(g, s, g)
-    np.subtract(p, g, p)
 
 
 # The kernels (nn.Kernels) evaluate nn.py's expressions operation by operation,
