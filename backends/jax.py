@@ -75,7 +75,7 @@ class JaxBackend(Backend):
 
     # Buffer donation in compile: None means on a GPU only. There memory is short and the
     # device-side check of each batch costs little; on the CPU, donation and the check
-    # cost 11 to 17% of an mnist step (benchmarks/jax_donation.py) to save host memory.
+    # cost 11 to 17% of an mnist step (benchmarks/memory_savers.py) to save host memory.
     donate: bool | None = None
 
     def compile(self, step):

@@ -1,9 +1,11 @@
 """PyTorch through array-api-compat: on the CPU, or on CUDA when there is a GPU.
 
-`compile(step)` is `torch.compile` when $MLP_BACKENDS_TORCH_COMPILE names a
-torch.compile backend ("inductor", "eager", ...; "1" means inductor), and the
-step as it is otherwise: compiling costs seconds to a minute up front, which
-only long runs win back, so it is opt-in.
+`compile(step)` applies the optimizer in place on a GPU (backends/torch_inplace.py:
+the same numbers, one set of parameters and moments held in training, bad
+batches dropped on the device), or is `torch.compile` of the functional step when
+$MLP_BACKENDS_TORCH_COMPILE names a torch.compile backend ("inductor",
+"eager", ...; "1" means inductor): compiling costs seconds to a minute up
+front, which only long runs win back, so it is opt-in.
 """
 
 from __future__ import annotations
@@ -73,10 +75,27 @@ class TorchBackend(Backend):
         return {"in_use_bytes": torch.cuda.memory_allocated(self.device),
                 "peak_bytes": torch.cuda.max_memory_allocated(self.device)}
 
+    # The in-place update in compile: None means on a GPU only. There it saves device
+    # memory (one set of parameters and moments instead of two); on the CPU its on-device
+    # check of each batch costs more than the allocations it saves (mnist: -2% to +7% a
+    # step, `small`: +23 to +38%; benchmarks/memory_savers.py).
+    in_place: bool | None = None
+
     def compile(self, step):
+        """The step with optim.py's update applied in place where `in_place` says so
+        (backends/torch_inplace.py), or, when $MLP_BACKENDS_TORCH_COMPILE asks for it,
+        `torch.compile` of the functional step."""
         choice = os.environ.get(COMPILE_ENV, "").strip()
         if choice in ("", "0"):
-            return step
+            rebuild = getattr(step, "rebuild", None)
+            in_place = self.is_gpu if self.in_place is None else self.in_place
+            if not in_place or rebuild is None or step.config.get("update") is not None:
+                return step
+            from backends.torch_inplace import TorchInPlaceUpdate
+
+            if not TorchInPlaceUpdate.supports(step.config["optimizer"]):
+                return step
+            return rebuild(update=TorchInPlaceUpdate(step.config["optimizer"]))
         import torch
 
         return torch.compile(step, backend="inductor" if choice == "1" else choice)

@@ -8,7 +8,8 @@
 # 2. runs the test suite with the GPU backends required (a skipped CuPy fails);
 # 3. runs the harness on `mnist` (CuPy fast and plain paths, torch, JAX, NumPy,
 #    the PyTorch eager loop) and `wide` (full float32, then TF32), with --plot;
-# 4. times JAX's buffer donation on against off (benchmarks/jax_donation.py);
+# 4. times JAX's buffer donation and torch's in-place update, on against off
+#    (benchmarks/memory_savers.py);
 # 5. writes logs, JSON and PNGs to OUTDIR and prints the GPU targets last.
 # About 4 minutes on an H200; every stage has its own time limit.
 set -uo pipefail
@@ -53,9 +54,9 @@ bench() {  # name, then harness options
 bench mnist --workload mnist --backends cupy,torch,jax,numpy --plain --references torch-eager --repeats 5
 bench wide --workload wide --backends cupy,torch,jax --references torch-eager --repeats 5
 bench wide_tf32 --workload wide --backends cupy,torch,jax --references torch-eager --repeats 5 --tf32
-echo "== JAX buffer donation, on against off (on by default on GPUs)"
-timeout 60 "$PY" benchmarks/jax_donation.py --rounds 5 > "$OUT/jax_donation.txt" 2>&1
-echo "jax donation: exit $?"; tail -n 2 "$OUT/jax_donation.txt"
+echo "== memory savers (JAX donation, torch in place), on against off (on by default on GPUs)"
+timeout 90 "$PY" benchmarks/memory_savers.py --rounds 5 > "$OUT/memory_savers.txt" 2>&1
+echo "memory savers: exit $?"; cat "$OUT/memory_savers.txt"
 
 "$PY" - "$OUT" <<'EOF'
 import json, pathlib, sys

@@ -183,7 +183,12 @@ def test_torch_compile_is_off_unless_asked(monkeypatch):
     monkeypatch.delenv("MLP_BACKENDS_TORCH_COMPILE", raising=False)
     be = get_backend("torch")
     step = train.make_step(be.xp, optim.SGD(0.1), "relu", 0.0)
-    assert be.compile(step) is step
+    monkeypatch.setattr(be, "in_place", True)
+    fast = be.compile(step)
+    assert type(fast.config["update"]).__name__ == "TorchInPlaceUpdate"
+    assert not hasattr(fast, "_torchdynamo_orig_callable"), "no torch.compile"
+    monkeypatch.setattr(be, "in_place", None)
+    assert (be.compile(step) is step) is not be.is_gpu, "the in-place update is on by default on GPUs only"
 
 
 def test_skip_non_finite_drops_a_bad_batch_on_the_device(backend):

@@ -25,13 +25,15 @@ def test_divergence_stops_with_the_epoch_named_and_keeps_finite_parameters(blobs
     _check_divergence(*_exploding(blobs, backend32))
 
 
-def test_divergence_with_jax_donated_buffers_keeps_finite_parameters(blobs, monkeypatch):
-    """JAX's compile gives the step's buffers away where `donate` is on (GPUs by default),
-    so the step drops bad batches on the device instead."""
-    if not any(i.name == "jax" and i.usable for i in list_backends()):
-        pytest.skip("jax is not usable here")
-    be = get_backend("jax")
-    monkeypatch.setattr(be, "donate", True)
+@pytest.mark.parametrize("name, switch", [("jax", "donate"), ("torch", "in_place")])
+def test_divergence_with_gpu_memory_savers_keeps_finite_parameters(blobs, monkeypatch, name, switch):
+    """On GPUs (by default), JAX's compile gives the step's buffers away and PyTorch's
+    updates in place, so their steps drop bad batches on the device instead; here
+    the same code runs on the CPU."""
+    if not any(i.name == name and i.usable for i in list_backends()):
+        pytest.skip(f"{name} is not usable here")
+    be = get_backend(name)
+    monkeypatch.setattr(be, switch, True)
     model, history = _exploding(blobs, be)
     assert "kept the parameters of the last step whose loss and update were finite" in history.stopped_early
     _check_divergence(model, history)
