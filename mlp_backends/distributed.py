@@ -99,8 +99,10 @@ def block_epoch(params, state, xb, yb, *, optimizer, t0, batch, shuffle, seed, k
     backend = _worker_backend(spec)
     xp = backend.xp
     X, Y = _features(backend, xb, dtype), _targets(backend, yb, k, dtype)
-    P = [backend.asarray(p, dtype) for p in params]
-    S = tuple([backend.asarray(a, dtype) for a in group] for group in state)
+    # The compiled step may write into P and S (NumPy's in-place update), and `params` and
+    # `state` are one object shared by every block on this worker: train copies of them.
+    P = [backend.asarray(np.array(p, dtype=dtype), dtype) for p in params]
+    S = tuple([backend.asarray(np.array(a, dtype=dtype), dtype) for a in group] for group in state)
     step = backend.compile(train.make_step(xp, optimizer, activation, l2))
     rows = X.shape[0]
     order = backend.asarray(np.random.default_rng(seed).permutation(rows) if shuffle else np.arange(rows))

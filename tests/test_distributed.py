@@ -261,3 +261,27 @@ def test_importing_the_package_does_not_import_dask():
     code = "import sys, mlp_backends; print([m for m in ('dask', 'distributed') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_block_epoch_trains_copies_and_leaves_the_shared_inputs_alone(digits):
+    """Every block on a worker gets the same params and state objects; NumPy's compiled step
+    updates in place, so a block that trained them directly would move the next block's start
+    (a run then depends on which blocks share a worker). Called here without a cluster."""
+    from mlp_backends import distributed as dist, optim
+
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal((64, 16)).astype("float32") * 0.1, np.zeros(16, "float32"),
+              rng.standard_normal((16, 10)).astype("float32") * 0.1, np.zeros(10, "float32")]
+    opt = optim.Adam(0.01)
+    state = tuple([np.zeros_like(p) for p in params] for _ in range(2))
+    kept = [p.copy() for p in params]
+    X, y = digits.X_train[:200].astype("float32"), digits.y_train[:200]
+    run = lambda: dist.block_epoch(params, state, X, y, optimizer=opt, t0=0, batch=32, shuffle=True,  # noqa: E731
+                                   seed=1, k=10, activation="relu", l2=0.0, dtype="float32", n=200, spec="numpy")
+    first, second = run(), run()
+    for p, k in zip(params, kept):
+        np.testing.assert_array_equal(p, k)
+    assert all(not a.any() for group in state for a in group), "the moments must stay zero"
+    for a, b in zip(first.arrays, second.arrays):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.arrays[0], kept[0]), "the block must have trained"
