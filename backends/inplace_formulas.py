@@ -5,13 +5,16 @@
 function performs the pure update's operations (its comment) one by one, in
 the same order and on the same operands, writing into the parameter, moment
 and gradient arrays it is given, so the numbers are bit-identical to
-optim.py's (tests/test_inplace.py, tests/test_torch_inplace.py).
+optim.py's (tests/test_inplace.py, for both).
 Multiplication and addition commute exactly in IEEE arithmetic, so
 `multiply(g, lr)` is `lr * g`. A coefficient may be a Python float or a 0-d
 array of the parameters' dtype (PyTorch's step makes the update a no-op on a
 bad batch by choosing neutral ones on the device).
 
-Nesterov and Adam need one scratch array shaped like the part they update:
+`InPlaceOptimizer` holds what both backends' updates share: which optimizers
+it covers, the order of the update (SGD's `lr * g` first, so that a backend
+can judge the batch with it, then the rest) and the scratch blocks. Nesterov
+and Adam need one scratch array shaped like the part they update:
 `block_plan` cuts each parameter into blocks of rows of about BLOCK elements,
 each with a view of one shared scratch buffer, so the scratch stays small
 whatever the layer's size.
@@ -21,14 +24,73 @@ from __future__ import annotations
 
 import math
 
+from mlp_backends import optim
+
 BLOCK = 1 << 15  # elements per block: the scratch block, and blocks of p, g and moments fit in L2
 
 
-def block_plan(params, empty, block: int = BLOCK):
-    """Per array: [(rows, scratch)], `rows` a slice of about `block` elements' worth of
+class InPlaceOptimizer:
+    """optim.py's SGD, Momentum and Adam, applied in place through the array module `m`.
+
+    A backend's update calls `scale_gradients`, judges the batch, then `apply`.
+    `empty(n, like)` makes the scratch buffer: n elements like the array `like`.
+    """
+
+    def __init__(self, optimizer, m, empty):
+        self.optimizer, self.m, self.empty = optimizer, m, empty
+        self._last = self._plan_of_last = None
+
+    @staticmethod
+    def supports(optimizer) -> bool:
+        # Exact types: a subclass may change the formulas this repeats.
+        return type(optimizer) in (optim.SGD, optim.Momentum, optim.Adam)
+
+    def scale_gradients(self, grads) -> None:
+        """SGD's `lr * g`, into the gradients: done first, so that a rate which
+        overflows it counts in the judgement of the batch, before any write."""
+        opt = self.optimizer
+        if type(opt) is optim.SGD:
+            for g in grads:
+                self.m.multiply(g, opt.learning_rate, out=g)
+
+    def apply(self, params, grads, state, t, pick=lambda value, neutral: value) -> None:
+        """The rest of the update, into params, state and grads. `pick(value, neutral)`
+        gives each coefficient; a backend that judges the batch on the device passes
+        one that picks the neutral value (decay 1, rate 0) on a bad batch."""
+        opt, m = self.optimizer, self.m
+        if type(opt) is optim.SGD:
+            for p, g in zip(params, grads):
+                m.subtract(p, g, out=p)  # p - lr * g
+        elif type(opt) is optim.Momentum:
+            lr, mu = pick(opt.learning_rate, 0.0), pick(opt.momentum, 1.0)
+            if not opt.nesterov:
+                for p, g, v in zip(params, grads, state[0]):
+                    momentum(m, p, g, v, lr, mu)
+            else:
+                for p, g, v, blocks in zip(params, grads, state[0], self._plan(params)):
+                    for c, s in blocks:
+                        nesterov(m, p[c], g[c], v[c], s, lr, mu)
+        else:
+            step, eps = opt.coefficients(t)
+            b1, b2 = opt.beta1, opt.beta2
+            coefficients = (pick(b1, 1.0), pick(1 - b1, 0.0), pick(b2, 1.0), pick(1 - b2, 0.0), pick(step, 0.0))
+            for p, g, mean, var, blocks in zip(params, grads, state[0], state[1], self._plan(params)):
+                for c, s in blocks:
+                    adam(m, p[c], g[c], mean[c], var[c], s, *coefficients, eps)
+
+    def _plan(self, params):
+        """block_plan, made once for the list train.run hands back each step."""
+        if params is not self._last:
+            self._plan_of_last = block_plan(params, lambda n: self.empty(n, params[0]))
+            self._last = params
+        return self._plan_of_last
+
+
+def block_plan(params, empty):
+    """Per array: [(rows, scratch)], `rows` a slice of about BLOCK elements' worth of
     rows and `scratch` a view of one buffer from `empty(n)`, shaped like those rows."""
     width = [math.prod(p.shape[1:]) for p in params]
-    rows = [max(1, block // w) for w in width]
+    rows = [max(1, BLOCK // w) for w in width]
     scratch = empty(max(min(r, p.shape[0]) * w for r, w, p in zip(rows, width, params)))
     plan = []
     for p, r, w in zip(params, rows, width):

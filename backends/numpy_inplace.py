@@ -31,9 +31,8 @@ import warnings
 
 import numpy as np
 
-from backends import inplace_formulas as formulas
-from backends.inplace_formulas import BLOCK, block_plan
-from mlp_backends import nn, optim
+from backends.inplace_formulas import InPlaceOptimizer
+from mlp_backends import nn
 
 
 class InPlaceUpdate:
@@ -43,16 +42,13 @@ class InPlaceUpdate:
 
     mutates_params = True
 
+    supports = staticmethod(InPlaceOptimizer.supports)
+
     def __init__(self, optimizer):
         self.optimizer = optimizer
+        self._in_place = InPlaceOptimizer(optimizer, np, lambda n, like: np.empty(n, like.dtype))
         self.errors: list[str] = []  # floating-point errors met in the current step
         self._watching = self._in_step = False
-        self._last = self._plan_of_last = None
-
-    @staticmethod
-    def supports(optimizer) -> bool:
-        # Exact types: a subclass may change the formulas this file repeats.
-        return type(optimizer) in (optim.SGD, optim.Momentum, optim.Adam)
 
     def guard(self, step):
         """`step`, with NumPy's floating-point errors noted in `self.errors` while it runs.
@@ -95,36 +91,11 @@ class InPlaceUpdate:
         else:  # between steps (a callback, say): what NumPy does by default
             warnings.warn(f"{kind} encountered in a NumPy operation", RuntimeWarning, stacklevel=2)
 
-    def _plan(self, params):
-        """inplace_formulas.block_plan, made once for the list train.run hands back each step."""
-        if params is not self._last:
-            self._plan_of_last = block_plan(params, lambda n: np.empty(n, params[0].dtype), BLOCK)
-            self._last = params
-        return self._plan_of_last
-
     def __call__(self, params, grads, state, t, loss):
-        opt = self.optimizer
-        if type(opt) is optim.SGD:
-            for g in grads:  # lr * g first: an absurd rate overflows here, before any write
-                np.multiply(g, opt.learning_rate, g)
+        self._in_place.scale_gradients(grads)  # an absurd rate overflows here, before any write
         if self.errors or not np.isfinite(loss):
             return params, state, loss + np.nan  # the batch is skipped
-        if type(opt) is optim.SGD:
-            for p, g in zip(params, grads):
-                np.subtract(p, g, p)  # p - lr * g
-        elif type(opt) is optim.Momentum and not opt.nesterov:
-            for p, g, v in zip(params, grads, state[0]):
-                formulas.momentum(np, p, g, v, opt.learning_rate, opt.momentum)
-        elif type(opt) is optim.Momentum:
-            for p, g, v, blocks in zip(params, grads, state[0], self._plan(params)):
-                for c, s in blocks:
-                    formulas.nesterov(np, p[c], g[c], v[c], s, opt.learning_rate, opt.momentum)
-        else:
-            step, eps = opt.coefficients(t)
-            b1, b2 = opt.beta1, opt.beta2
-            for p, g, m, v, blocks in zip(params, grads, state[0], state[1], self._plan(params)):
-                for c, s in blocks:
-                    formulas.adam(np, p[c], g[c], m[c], v[c], s, b1, 1 - b1, b2, 1 - b2, step, eps)
+        self._in_place.apply(params, grads, state, t)
         if self.errors:  # the update itself overflowed: too late to skip, not too late to say
             return params, state, loss + np.nan
         return params, state, loss

@@ -3,7 +3,7 @@
 The pure update returns new parameters and moments while the old ones are
 alive, so a step holds two sets of them with each expression's temporaries.
 This performs the same operations in place (backends/inplace_formulas.py,
-shared with NumPy: bit-identical numbers, tests/test_torch_inplace.py), so
+shared with NumPy: bit-identical numbers, tests/test_inplace.py), so
 training holds the parameters, the moments and the step's gradients once.
 
 A bad batch changes nothing, and nothing is read back to the host to decide
@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from backends import inplace_formulas as formulas
-from mlp_backends import optim
+from backends.inplace_formulas import InPlaceOptimizer
 
 
 class TorchInPlaceUpdate:
@@ -30,29 +29,15 @@ class TorchInPlaceUpdate:
     writing into `params`, `state` and `grads`."""
 
     mutates_params = True
+    supports = staticmethod(InPlaceOptimizer.supports)
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
-        self._last = self._plan_of_last = None
-
-    @staticmethod
-    def supports(optimizer) -> bool:
-        # Exact types: a subclass may change the formulas this repeats.
-        return type(optimizer) in (optim.SGD, optim.Momentum, optim.Adam)
-
-    def _plan(self, params):
-        if params is not self._last:  # train.run hands back the list this returned
-            like = params[0]
-            self._plan_of_last = formulas.block_plan(
-                params, lambda n: torch.empty(n, dtype=like.dtype, device=like.device), formulas.BLOCK)
-            self._last = params
-        return self._plan_of_last
+        self._in_place = InPlaceOptimizer(
+            optimizer, torch, lambda n, like: torch.empty(n, dtype=like.dtype, device=like.device))
 
     def __call__(self, params, grads, state, t, loss):
-        opt = self.optimizer
-        if type(opt) is optim.SGD:
-            for g in grads:
-                torch.multiply(g, opt.learning_rate, out=g)  # lr * g
+        self._in_place.scale_gradients(grads)
         ok = torch.isfinite(loss)
         for g in grads:
             ok = ok & torch.isfinite(g.sum())
@@ -64,23 +49,5 @@ class TorchInPlaceUpdate:
         def pick(value, neutral):  # `value` on a good batch, `neutral` on a bad one: a 0-d tensor
             return torch.where(ok, torch.full((), value, dtype=like.dtype, device=like.device), neutral)
 
-        if type(opt) is optim.SGD:
-            for p, g in zip(params, grads):
-                torch.subtract(p, g, out=p)  # p - lr * g
-        elif type(opt) is optim.Momentum:
-            lr, mu = pick(opt.learning_rate, 0.0), pick(opt.momentum, 1.0)
-            if not opt.nesterov:
-                for p, g, v in zip(params, grads, state[0]):
-                    formulas.momentum(torch, p, g, v, lr, mu)
-            else:
-                for p, g, v, blocks in zip(params, grads, state[0], self._plan(params)):
-                    for c, s in blocks:
-                        formulas.nesterov(torch, p[c], g[c], v[c], s, lr, mu)
-        else:
-            step, eps = opt.coefficients(t)
-            b1, b2 = opt.beta1, opt.beta2
-            coefficients = (pick(b1, 1.0), pick(1 - b1, 0.0), pick(b2, 1.0), pick(1 - b2, 0.0), pick(step, 0.0))
-            for p, g, m, v, blocks in zip(params, grads, state[0], state[1], self._plan(params)):
-                for c, s in blocks:
-                    formulas.adam(torch, p[c], g[c], m[c], v[c], s, *coefficients, eps)
+        self._in_place.apply(params, grads, state, t, pick)
         return params, state, torch.where(ok, loss, torch.nan)

@@ -1,9 +1,10 @@
 """NumPy's compiled step updates the parameters and moments, and computes its elementwise
-kernels, in place, with the plain step's numbers.
+kernels, in place, with the plain step's numbers; so does PyTorch's update (on GPUs by
+default; switched on here for the CPU).
 
 - Bit-identical parameters, moments, losses and hits to the pure step, for
-  every optimizer, both dtypes, whole arrays and blocks of rows.
-- A batch whose loss or update is not finite changes nothing and reports NaN.
+  every optimizer, both dtypes, whole arrays and blocks of rows, on both.
+- A batch whose loss or update is not finite changes nothing and reports NaN, on both.
 - What shares the model's arrays stays right: EarlyStopping's best parameters,
   get_params / set_params, divergence.
 - The kernels equal nn.py's functions bit for bit and return the array they were given.
@@ -19,40 +20,60 @@ import numpy as np
 import pytest
 
 import backends.numpy_inplace as inplace
-from mlp_backends import MLP, DivergedError, get_backend, nn, optim, train
+from backends import inplace_formulas
+from mlp_backends import MLP, DivergedError, get_backend, list_backends, nn, optim, train
 from conftest import step_problem
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05), "nesterov": optim.Momentum(0.05, nesterov=True),
               "adam": optim.Adam(0.01)}
 
 
-def _problem(dtype):
-    be = get_backend("numpy")
+IN_PLACE = ["numpy", "torch"]  # the backends whose compiled step updates in place
+
+
+def _problem(name, dtype, monkeypatch):
+    """The backend, with its in-place update on (PyTorch's is on for GPUs only by default:
+    here the same code runs on the CPU), and step_problem's parameters, X and Y."""
+    if not any(i.name == name and i.usable for i in list_backends()):
+        pytest.skip(f"{name} is not usable here")
+    be = get_backend(name)
+    if name == "torch":
+        monkeypatch.setattr(be, "in_place", True)
     return (be, *step_problem(be, dtype))
 
 
+def _copies(be, arrays):
+    return [be.xp.asarray(a, copy=True) for a in arrays]
+
+
+def _address(a):
+    return a.data_ptr() if hasattr(a, "data_ptr") else a.ctypes.data
+
+
 def _train(step, be, params, opt, X, Y, batch=16, epochs=3):
-    """Copies of params trained over `epochs` of three batches (16, 16, a short 8)."""
-    params = [p.copy() for p in params]
+    """Copies of params trained over `epochs` of three batches (16, 16, a short 8); host arrays."""
+    params = _copies(be, params)
     state, t, figures = opt.init(be.xp, params), 0, []
     for _ in range(epochs):
         for lo in range(0, X.shape[0], batch):
             t += 1
-            given = params
+            given = [(p, _address(p)) for p in params]
             params, state, loss, hits = step(params, state, X[lo:lo + batch], Y[lo:lo + batch], t)
             if getattr(step, "mutates_params", False):
-                assert all(a is b for a, b in zip(params, given)), "an in-place step returns the same arrays"
+                assert all(p is q and _address(p) == address for p, (q, address) in zip(params, given)), \
+                    "an in-place step writes into the arrays it is given"
             figures += [float(loss), float(hits)]
-    return params, state, figures
+    return [be.to_numpy(p) for p in params], [[be.to_numpy(a) for a in group] for group in state], figures
 
 
+@pytest.mark.parametrize("backend_name", IN_PLACE)
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("block", [inplace.BLOCK, 8])  # 8: ragged blocks of one or two rows
-def test_in_place_step_is_bit_identical_to_the_plain_step(name, dtype, block, monkeypatch):
-    monkeypatch.setattr(inplace, "BLOCK", block)
+@pytest.mark.parametrize("block", [inplace_formulas.BLOCK, 8])  # 8: ragged blocks of one or two rows
+def test_in_place_step_is_bit_identical_to_the_plain_step(backend_name, name, dtype, block, monkeypatch):
+    monkeypatch.setattr(inplace_formulas, "BLOCK", block)
     opt = OPTIMIZERS[name]
-    be, params, X, Y = _problem(dtype)
+    be, params, X, Y = _problem(backend_name, dtype, monkeypatch)
     plain = train.make_step(be.xp, opt, "tanh", 0.01)
     fast = be.compile(plain)
     assert fast.mutates_params and not plain.mutates_params
@@ -64,51 +85,54 @@ def test_in_place_step_is_bit_identical_to_the_plain_step(name, dtype, block, mo
         for g, w in zip(group_got, group_want):
             np.testing.assert_array_equal(g, w)
     assert got[2] == want[2]
-    assert not np.array_equal(got[0][0], params[0]), "training must have moved the weights"
+    assert not np.array_equal(got[0][0], be.to_numpy(params[0])), "training must have moved the weights"
 
 
+@pytest.mark.parametrize("backend_name", IN_PLACE)
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_a_batch_with_a_non_finite_loss_changes_nothing(name):
+def test_a_batch_with_a_non_finite_loss_changes_nothing(backend_name, name, monkeypatch):
+    """NumPy judges the batch on the host from its floating-point flags, PyTorch on the
+    device from the loss and the gradients' sums; either way nothing is written."""
     opt = OPTIMIZERS[name]
-    be, params, X, Y = _problem("float32")
+    be, params, X, Y = _problem(backend_name, "float32", monkeypatch)
     fast = be.compile(train.make_step(be.xp, opt, "relu", 0.0))
-    params = [p.copy() for p in params]
+    params = _copies(be, params)
     params, state, _, _ = fast(params, opt.init(be.xp, params), X[:16], Y[:16], 1)  # moments not zero
-    kept = [p.copy() for p in params], [[a.copy() for a in g] for g in state]
-    bad = X[16:32].copy()
+    kept = [be.to_numpy(p).copy() for p in params], [[be.to_numpy(a).copy() for a in g] for g in state]
+    bad = be.to_numpy(X[16:32]).copy()
     bad[3, 2] = np.nan
     with np.errstate(invalid="ignore"):
-        params, state, loss, _ = fast(params, state, bad, Y[16:32], 2)
-    assert np.isnan(loss)
+        params, state, loss, _ = fast(params, state, be.asarray(bad, "float32"), Y[16:32], 2)
+    assert np.isnan(float(loss))
     for p, k in zip(params, kept[0]):
-        np.testing.assert_array_equal(p, k)
+        np.testing.assert_array_equal(be.to_numpy(p), k)
     for group, group_kept in zip(state, kept[1]):
         for a, k in zip(group, group_kept):
-            np.testing.assert_array_equal(a, k)
+            np.testing.assert_array_equal(be.to_numpy(a), k)
     # The next good batch continues exactly as the plain step would from there.
     plain = train.make_step(be.xp, opt, "relu", 0.0)
-    want, _, want_loss, _ = plain([p.copy() for p in params], [[a.copy() for a in g] for g in state],
-                                  X[:16], Y[:16], 3)
+    want, _, want_loss, _ = plain(_copies(be, params), [_copies(be, g) for g in state], X[:16], Y[:16], 3)
     got, _, got_loss, _ = fast(params, state, X[:16], Y[:16], 3)
     assert float(got_loss) == float(want_loss)
     for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
+        np.testing.assert_array_equal(be.to_numpy(g), be.to_numpy(w))
 
 
-def test_an_sgd_step_that_overflows_is_skipped_and_reported():
-    be, params, X, Y = _problem("float32")
+@pytest.mark.parametrize("backend_name", IN_PLACE)
+def test_an_sgd_step_that_overflows_is_skipped_and_reported(backend_name, monkeypatch):
+    be, params, X, Y = _problem(backend_name, "float32", monkeypatch)
     opt = optim.SGD(3e38)  # the loss is finite, lr * g is not (float32 ends near 3.4e38)
     plain = train.make_step(be.xp, opt, "relu", 0.0)
     X = X * 1e3  # gradients of the first layer above 1
     with np.errstate(over="ignore"):
         want, _, plain_loss, _ = plain(params, (), X[:16], Y[:16], 1)
-    assert np.isfinite(plain_loss) and not all(np.isfinite(p).all() for p in want)  # what is avoided
+    assert np.isfinite(float(plain_loss)) and not all(np.isfinite(be.to_numpy(p)).all() for p in want)
     fast = be.compile(plain)
-    mine = [p.copy() for p in params]
+    mine = _copies(be, params)
     mine, _, loss, _ = fast(mine, (), X[:16], Y[:16], 1)
-    assert np.isnan(loss)
+    assert np.isnan(float(loss))
     for p, k in zip(mine, params):
-        np.testing.assert_array_equal(p, k)
+        np.testing.assert_array_equal(be.to_numpy(p), be.to_numpy(k))
 
 
 def test_divergence_in_place_keeps_the_last_finite_step(blobs):
