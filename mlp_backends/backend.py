@@ -9,6 +9,21 @@ Requirements a plugin must meet:
 - `xp` is an array-API namespace (usually from `array_api_compat`), and every
   array the backend creates lives on `self.device`.
 
+Where training and inference run is the backend's choice too, through one
+hook, `trainer()`:
+- `None` (the default): `MLP` converts the data to this backend's arrays and
+  runs the array loop of `mlp_backends.train` on `self.device`;
+- an object with the methods of `mlp_backends.train.Trainer` (`fit`,
+  `holds`, `predict_proba`, `predict`, `score`): `MLP.fit` hands it the data
+  as the user gave them (with the validated settings, the optimizer and the
+  checkpoint folder), and inference goes to it for the inputs it `holds`
+  (say, arrays that live on a cluster). The Dask plugin's trainer is
+  `mlp_backends.distributed.ClusterTrainer`; a Ray or Spark plugin would
+  bring its own the same way. The model module never names a backend.
+Return the same object on every call (it may hold a connection, such as a
+cluster client, for the life of the backend) and give it a `close()` if it
+holds one.
+
 A plugin is a subclass registered under the entry-point group
 `mlp_backends.backends` (see README, "Writing a backend plugin").
 """
@@ -70,9 +85,10 @@ class Backend:
     name: ClassVar[str] = ""
     #: Auto selection takes the usable GPU backend with the highest priority.
     priority: ClassVar[int] = 0
-    #: True for a backend that trains on a cluster (data in row blocks on
-    #: workers, parameters on the driver as host arrays): `MLP.fit` hands it
-    #: to `mlp_backends.distributed` instead of the array loop in train.py.
+    #: True for a backend whose `xp` is not where the data live (a cluster: row
+    #: blocks on workers, parameters on the driver as host arrays). Listed by
+    #: `list_backends()`; the array-level test suite leaves such backends out.
+    #: Where it trains is said by `trainer()`, not by this flag.
     distributed: ClassVar[bool] = False
 
     def __init__(self, device: str | None = None):
@@ -120,6 +136,14 @@ class Backend:
     def compile(self, step: Callable) -> Callable:
         """Speed hook: return a faster function with the same numbers."""
         return step
+
+    def trainer(self):
+        """Where `fit`, `predict`, `predict_proba` and `score` run (see the module docstring).
+
+        None: the array loop of train.py on this backend's device. A backend
+        that computes elsewhere returns its `mlp_backends.train.Trainer`.
+        """
+        return None
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         """Whether exc is this library's out-of-memory error (CuPy's and PyTorch's are

@@ -350,8 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", default=None, metavar="SPEC",
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="with --backend dask: the Dask scheduler to train on, e.g. tcp://HOST:8786 "
-                        "(default: a local cluster, one worker per core, started and closed)")
+                   help="with --backend dask: the Dask scheduler to train on, e.g. tcp://HOST:8786, or "
+                        "'processes' for a local cluster of worker processes (default: a threads-only "
+                        "local cluster in this process, started and closed)")
     g = p.add_argument_group("training")
     g.add_argument("--optimizer", default="adam", choices=["sgd", "momentum", "adam"], help="(default: adam)")
     g.add_argument("--learning-rate", "--lr", type=float, default=0.003, metavar="LR", help="(default: 0.003)")

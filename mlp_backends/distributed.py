@@ -33,16 +33,19 @@ what, nor on a worker dying and its task being retried elsewhere.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
 import os
+import sys
 import time
+import weakref
 from typing import NamedTuple
 
 import numpy as np
 
 from . import nn, train
-from .errors import BackendError, InputError, InputTypeError, one_line
+from .errors import BackendError, ClusterError, InputError, InputTypeError, one_line
+from .model import check_labels, host_features
 
 
 class Part(NamedTuple):
@@ -56,13 +59,25 @@ class Part(NamedTuple):
 
 # -- on the workers ------------------------------------------------------------
 def _worker_backend(spec: str):
+    """The worker's own backend for `spec`. "auto" imports no GPU-capable library on a
+    worker without an NVIDIA driver: it is NumPy there, found without probing the rest."""
     from .registry import get_backend
 
-    backend = get_backend(spec)
+    backend = get_backend(spec if spec != "auto" or _nvidia_driver() else "numpy")
     if backend.distributed:
         raise BackendError(f"workers cannot compute on the distributed backend {backend.name!r}; "
                            "give them an array backend such as 'auto', 'numpy' or 'cupy'")
     return backend
+
+
+@functools.cache
+def _nvidia_driver() -> bool:
+    """Whether this machine has an NVIDIA driver (the one way a GPU backend could run)."""
+    if os.path.exists("/proc/driver/nvidia/version"):
+        return True
+    import ctypes.util
+
+    return any(ctypes.util.find_library(lib) for lib in ("cuda", "nvcuda"))
 
 
 def _features(backend, xb, dtype: str):
@@ -73,8 +88,6 @@ def _features(backend, xb, dtype: str):
 
 def _targets(backend, yb, k: int, dtype: str):
     """A block of labels or one-hot rows -> device one-hot, checked as `MLP.fit` checks."""
-    from .model import check_labels
-
     host = backend.to_numpy(yb) if backend.owns(yb) and not isinstance(yb, np.ndarray) else np.asarray(yb)
     if host.ndim == 1:
         check_labels(host, k)
@@ -147,33 +160,258 @@ def add_parts(*parts: Part) -> Part:
 
 
 # -- on the driver ---------------------------------------------------------------
-@contextlib.contextmanager
-def client_for(backend):
-    """The Client to train with: the caller's current one (if it fits the address),
-    a new connection to backend.address, or a LocalCluster started and closed here."""
-    from distributed import Client, LocalCluster
+POLL = 1.0  # seconds between looks at the cluster while an epoch runs
 
-    try:
-        current = Client.current()
-    except ValueError:
-        current = None
-    if current is not None and backend.address in (None, current.scheduler.address):
-        yield current
-        return
-    if backend.address is None:
-        with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                          dashboard_address=":0") as cluster, Client(cluster, set_as_default=False) as client:
-            yield client
-        return
-    try:
-        client = Client(backend.address, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise BackendError(
-            f"cannot reach the Dask scheduler at {backend.address} ({one_line(exc)}); "
-            "check the address and that a scheduler runs there (`dask scheduler`)"
-        ) from None
-    with client:
-        yield client
+
+class ClusterTrainer:
+    """The Dask backend's placement (`Backend.trainer()`): training and inference on a cluster.
+
+    It keeps one client for its life: the caller's current client (for `dask`
+    with no address, or one connected to the same scheduler), else one it
+    opens to the address, or a LocalCluster it starts (threads only, unless
+    the backend asked for processes). What it started is closed by `close()`
+    or at exit.
+    """
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._own = None  # (client, cluster or None) that this object started
+        self._finalizer = None
+
+    # -- the cluster ------------------------------------------------------------
+    def client(self):
+        """The Client to compute with (see the class docstring)."""
+        from distributed import Client
+
+        b = self.backend
+        try:
+            current = Client.current()
+        except ValueError:
+            current = None
+        if current is not None and current.status == "running" and \
+                (b.address is None or current.scheduler.address == b.address):
+            return current
+        if self._own is not None and self._own[0].status == "running":
+            return self._own[0]
+        cluster = None
+        if b.address is None:
+            cluster = _local_cluster(b.processes)
+            address = cluster
+        else:
+            address = b.address
+        try:
+            client = Client(address, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise BackendError(
+                f"cannot reach the Dask scheduler at {b.address} ({one_line(exc)}); "
+                "check the address and that a scheduler runs there (`dask scheduler`)"
+            ) from None
+        self._own = (client, cluster)
+        self._finalizer = weakref.finalize(self, _close, client, cluster)
+        return client
+
+    def close(self) -> None:
+        """Close the client and the local cluster this object started, if any."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._own = self._finalizer = None
+
+    # -- the Trainer methods ------------------------------------------------------
+    def holds(self, X) -> bool:
+        """Dask arrays stay on the cluster; anything else is computed in memory on the driver."""
+        da = sys.modules.get("dask.array")
+        return da is not None and isinstance(X, da.Array)
+
+    def fit(self, model, X, y, *, optimizer, epochs, batch_size, shuffle, seed, callbacks=(),
+            on_divergence="stop", validation_data=None, checkpoint=None, resume=False) -> train.History:
+        """Train `model` in place on the cluster; the same contract as `train.run`."""
+        if checkpoint is not None:
+            raise InputError("checkpoints are not supported on the dask backend yet; train without checkpoint=")
+        client = self.client()
+        _pin_worker_blas(client)
+        return _Run(self, client, model, optimizer, callbacks, on_divergence).train(
+            X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+    def predict_proba(self, model, X):
+        """Lazy Dask array of softmax probabilities, computed block by block where X lives."""
+        return _logits(model, X).map_blocks(_softmax, dtype=np.dtype(model.dtype))
+
+    def predict(self, model, X):
+        """Lazy Dask array of predicted class indices."""
+        return _logits(model, X).argmax(axis=1)
+
+    def score(self, model, X, y) -> float:
+        """Accuracy, computed on the cluster; only the count of hits reaches the driver."""
+        import dask.array as da
+
+        labels = y.argmax(axis=1) if getattr(y, "ndim", 1) == 2 else y
+        labels = labels if isinstance(labels, da.Array) else da.from_array(np.asarray(labels))
+        if labels.shape[0] != X.shape[0]:
+            raise InputError(f"y has {labels.shape[0]} rows but X has {X.shape[0]}; pass one label per sample")
+        hits = (self.predict(model, X) == labels.rechunk({0: X.chunks[0]})).mean()
+        client = self.client()
+        return float(self.wait(client, client.compute(hits), "computing the score"))
+
+    # -- waiting ----------------------------------------------------------------------
+    def wait(self, client, future, doing: str):
+        """future.result(), watching the cluster: no worker (all lost, or none started) for
+        `backend.wait_timeout` seconds, a task that kept killing workers, or a scheduler
+        that stopped answering is a ClusterError naming what was lost; Ctrl-C cancels."""
+        import distributed
+
+        limit = self.backend.wait_timeout
+        seen: set[str] = set()
+        since = None  # when the cluster was last seen with no worker (or not answering)
+        try:
+            while True:
+                try:
+                    return future.result(timeout=POLL)
+                except distributed.TimeoutError:
+                    pass
+                except distributed.KilledWorker as exc:
+                    raise ClusterError(
+                        f"{doing}: a task was on workers that died {_allowed_failures()} times "
+                        f"({one_line(exc)}); the workers are running out of memory or crashing: "
+                        "give them more memory or use smaller blocks") from None
+                except distributed.CancelledError:
+                    raise ClusterError(f"{doing}: the cluster cancelled the work (the scheduler at "
+                                       f"{client.scheduler.address} restarted or was lost)") from None
+                try:
+                    workers = set(client.nthreads(callback_timeout=max(POLL, 5.0)))
+                    gone = None
+                except (OSError, TimeoutError, distributed.TimeoutError) as exc:
+                    workers, gone = set(), one_line(exc)
+                seen |= workers
+                if workers:
+                    since = None
+                    continue
+                since = since or time.monotonic()
+                if time.monotonic() - since < limit:
+                    continue
+                future.cancel()
+                if gone is not None:
+                    what = f"the scheduler at {client.scheduler.address} stopped answering ({gone})"
+                elif seen:
+                    what = f"every worker was lost ({', '.join(sorted(seen))})"
+                else:
+                    what = f"the scheduler at {client.scheduler.address} has no workers"
+                raise ClusterError(f"{doing}: {what} for {limit:g} s; start workers "
+                                   f"(`dask worker {client.scheduler.address}`) and train again")
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
+
+
+def _close(client, cluster) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _local_cluster(processes: bool):
+    """Threads in this process (no process to spawn: any script works), or one
+    single-threaded worker process per core when asked for."""
+    import dask.system
+    from distributed import LocalCluster
+
+    cores = dask.system.CPU_COUNT  # Dask's count honours CPU affinity and cgroup limits
+    if processes:
+        return LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, dashboard_address=None)
+    return LocalCluster(n_workers=1, threads_per_worker=cores, processes=False, dashboard_address=None)
+
+
+def _allowed_failures() -> int:
+    import dask
+
+    return int(dask.config.get("distributed.scheduler.allowed-failures"))
+
+
+class _PinBlas:
+    """Worker plugin: one BLAS thread per task thread, so that a worker's threads (and
+    the workers on one machine) do not oversubscribe the cores. Undone at teardown."""
+
+    name = "mlp_backends-pin-blas"
+
+    def setup(self, worker):
+        from threadpoolctl import threadpool_limits
+
+        self._limits = threadpool_limits(1)
+
+    def teardown(self, worker):
+        self._limits.restore_original_limits()
+
+
+def _pin_worker_blas(client) -> None:
+    from distributed import WorkerPlugin
+
+    plugin = type("PinBlas", (_PinBlas, WorkerPlugin), {})()
+    client.register_plugin(plugin, name=_PinBlas.name)
+
+
+class _Run:
+    """One `fit` on the cluster."""
+
+    def __init__(self, trainer, client, model, optimizer, callbacks, on_divergence):
+        self.trainer, self.client, self.model, self.optimizer = trainer, client, model, optimizer
+        self.callbacks, self.on_divergence = list(callbacks), on_divergence
+
+    def train(self, X, y, *, epochs, batch_size, shuffle, seed) -> train.History:
+        import dask
+        from dask.sizeof import sizeof
+
+        model, client, optimizer = self.model, self.client, self.optimizer
+        backend, xp = model.backend, model.backend.xp
+        history = train.History()
+        common = dict(k=model.sizes[-1], activation=model.activation, dtype=model.dtype, spec=backend.workers)
+        X, y, xs, ys, rows = _row_blocks(client, model, X, y)
+        n = sum(rows)
+        full = batch_size is None or batch_size >= n
+        state = optimizer.init(xp, model.params)
+        t = 0
+        # Block shuffles are seeded by (seed, epoch, block): the same on any cluster.
+        base_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        train.begin_training(model, self.callbacks)
+        for epoch in range(epochs):
+            started = time.perf_counter()
+            before = model.params
+            # The parameters go inside the task graph (one key, the same for every block), not
+            # scattered: if the worker holding them dies, the scheduler sends them again.
+            if full:
+                params = dask.delayed(list(model.params), traverse=False)
+                parts = [dask.delayed(block_gradients, pure=False)(params, xb, yb, n=n, **common)
+                         for xb, yb in zip(xs, ys)]
+            else:
+                start = dask.delayed((list(model.params), state), traverse=False)
+                parts = [dask.delayed(block_epoch, pure=False, nout=None)(
+                    start[0], start[1], xb, yb, optimizer=optimizer, t0=t, batch=batch_size,
+                    shuffle=shuffle, seed=[base_seed, epoch, i], l2=model.l2, n=n, **common)
+                    for i, (xb, yb) in enumerate(zip(xs, ys))]
+            total = self.trainer.wait(client, client.compute(_tree(parts)), f"epoch {epoch + 1}")
+            loss = total.loss
+            if full:
+                grads = total.arrays
+                if model.l2:
+                    loss += float(nn.l2_penalty(xp, model.params, model.l2))
+                    grads = [g + model.l2 * p if i % 2 == 0 else g
+                             for i, (g, p) in enumerate(zip(grads, model.params))]
+                t += 1
+                model.params, state = optimizer.update(xp, model.params, grads, state, t)
+            else:
+                L = len(model.params)
+                model.params = total.arrays[:L]
+                rest = total.arrays[L:]
+                state = tuple(rest[i:i + L] for i in range(0, len(rest), L))
+                t += max(math.ceil(r / batch_size) for r in rows)
+            backend.worker_backends = set(total.backends)
+            logs = {"epoch": epoch + 1, "loss": loss, "accuracy": total.hits / n,
+                    "time": time.perf_counter() - started, "bytes_to_driver": float(sizeof(total))}
+            if train.handle_divergence(model, before, logs, self.on_divergence, history):
+                break
+            model._opt_state, model._step = state, t
+            if train.end_epoch(model, logs, self.callbacks, history):
+                break
+        train.end_training(model, self.callbacks, history)
+        return history
 
 
 def _row_blocks(client, model, X, y):
@@ -186,9 +424,7 @@ def _row_blocks(client, model, X, y):
             raise InputTypeError(f"X must be numeric, got dtype {X.dtype}; convert it with X.astype(float)")
         from_host = False
     else:
-        from .model import _host_features
-
-        host = _host_features(X)
+        host = host_features(X)
         workers = sum(client.nthreads().values()) or 1
         X = da.from_array(host, chunks=(max(1, math.ceil(host.shape[0] / workers)), *host.shape[1:]))
         from_host = True
@@ -222,65 +458,6 @@ def _tree(parts: list, split_every: int = 8):
     return parts[0]
 
 
-def run(model, X, y, *, optimizer, epochs: int, batch_size: int | None, shuffle: bool,
-        seed: int | None, callbacks=(), on_divergence: str = "stop") -> train.History:
-    """Train `model` (on a distributed backend) in place; the same contract as `train.run`."""
-    import dask
-    from dask.sizeof import sizeof
-
-    backend, xp = model.backend, model.backend.xp
-    history = train.History()
-    common = dict(k=model.sizes[-1], activation=model.activation, dtype=model.dtype, spec=backend.workers)
-    with client_for(backend) as client:
-        X, y, xs, ys, rows = _row_blocks(client, model, X, y)
-        n = sum(rows)
-        full = batch_size is None or batch_size >= n
-        state = optimizer.init(xp, model.params)
-        t = 0
-        # Block shuffles are seeded by (seed, epoch, block): the same on any cluster.
-        base_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
-        train.begin_training(model, callbacks)
-        for epoch in range(epochs):
-            started = time.perf_counter()
-            before = model.params
-            if full:
-                params = client.scatter([list(model.params)], broadcast=True)[0]
-                parts = [dask.delayed(block_gradients, pure=False)(params, xb, yb, n=n, **common)
-                         for xb, yb in zip(xs, ys)]
-            else:
-                params, shared_state = client.scatter([list(model.params), state], broadcast=True)
-                parts = [dask.delayed(block_epoch, pure=False)(
-                    params, shared_state, xb, yb, optimizer=optimizer, t0=t, batch=batch_size,
-                    shuffle=shuffle, seed=[base_seed, epoch, i], l2=model.l2, n=n, **common)
-                    for i, (xb, yb) in enumerate(zip(xs, ys))]
-            total = client.compute(_tree(parts)).result()
-            loss = total.loss
-            if full:
-                grads = total.arrays
-                if model.l2:
-                    loss += float(nn.l2_penalty(xp, model.params, model.l2))
-                    grads = [g + model.l2 * p if i % 2 == 0 else g
-                             for i, (g, p) in enumerate(zip(grads, model.params))]
-                t += 1
-                model.params, state = optimizer.update(xp, model.params, grads, state, t)
-            else:
-                L = len(model.params)
-                model.params = total.arrays[:L]
-                rest = total.arrays[L:]
-                state = tuple(rest[i:i + L] for i in range(0, len(rest), L))
-                t += max(math.ceil(r / batch_size) for r in rows)
-            backend.worker_backends = set(total.backends)
-            logs = {"epoch": epoch + 1, "loss": loss, "accuracy": total.hits / n,
-                    "time": time.perf_counter() - started, "bytes_to_driver": float(sizeof(total))}
-            if train.handle_divergence(model, before, logs, on_divergence, history):
-                break
-            model._opt_state, model._step = state, t
-            if train.end_epoch(model, logs, callbacks, history):
-                break
-    train.end_training(model, callbacks, history)
-    return history
-
-
 # -- predictions on Dask arrays --------------------------------------------------------
 def _logits(model, X):
     d, k = model.sizes[0], model.sizes[-1]
@@ -291,26 +468,3 @@ def _logits(model, X):
     return X.map_blocks(block_logits, [np.asarray(p) for p in model.params], activation=model.activation,
                         float_dtype=model.dtype, spec=model.backend.workers, dtype=np.dtype(model.dtype),
                         chunks=(X.chunks[0], (k,)))
-
-
-def predict_proba(model, X):
-    """Lazy Dask array of softmax probabilities, computed block by block where X lives."""
-    return _logits(model, X).map_blocks(_softmax, dtype=np.dtype(model.dtype))
-
-
-def predict(model, X):
-    """Lazy Dask array of predicted class indices."""
-    return _logits(model, X).argmax(axis=1)
-
-
-def score(model, X, y) -> float:
-    """Accuracy, computed on the cluster; only the count of hits reaches the driver."""
-    import dask.array as da
-
-    labels = y.argmax(axis=1) if getattr(y, "ndim", 1) == 2 else y
-    labels = labels if isinstance(labels, da.Array) else da.from_array(np.asarray(labels))
-    if labels.shape[0] != X.shape[0]:
-        raise InputError(f"y has {labels.shape[0]} rows but X has {X.shape[0]}; pass one label per sample")
-    hits = (predict(model, X) == labels.rechunk({0: X.chunks[0]})).mean()
-    with client_for(model.backend) as client:
-        return float(client.compute(hits).result())

@@ -33,3 +33,8 @@ class ModelFileError(UsageError, ValueError):
 
 class DeviceMemoryError(UsageError, MemoryError):
     """Training ran out of (device) memory; the message gives the sizes and what to try."""
+
+
+class ClusterError(RuntimeError):
+    """A cluster lost what training needs (every worker, the scheduler) or stopped answering;
+    the message names what was lost and what the model holds now."""

@@ -93,8 +93,9 @@ def save(model, path) -> None:
     atomic_savez(path, arrays, meta)
 
 
-def load(path, backend=None):
-    from .model import MLP
+def load(path, backend=None, *, build):
+    """The model saved in `path`, on `backend`; `build(config, backend)` makes the
+    network (`MLP.from_config`: passed in, so that this module never imports the model)."""
     from .registry import get_backend
 
     backend = get_backend(backend)  # a bad backend is its own error, not a corrupt file
@@ -108,7 +109,7 @@ def load(path, backend=None):
             "upgrade mlp-backends"
         )
     try:
-        model = MLP.from_config(meta["config"], backend=backend)
+        model = build(meta["config"], backend=backend)
         n_layers = len(model.sizes) - 1
         model.set_params([arrays[f"{kind}{i}"] for i in range(1, n_layers + 1) for kind in "Wb"])
     except (KeyError, TypeError, IndexError, ValueError) as exc:

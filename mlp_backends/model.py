@@ -126,7 +126,7 @@ class MLP:
                 X = b.xp.astype(X, b.dtype(self.dtype))
             finite = bool(b.xp.all(b.xp.isfinite(X)))
         else:
-            host = _host_features(X)
+            host = host_features(X)
             self._check_shape(host.shape)
             finite = bool(np.isfinite(host).all())
             X = b.asarray(host, self.dtype)
@@ -173,32 +173,29 @@ class MLP:
         """Softmax probabilities (the article's forward)."""
         return self.predict_proba(X)
 
-    def _on_cluster(self, X):
-        """The distributed module when X is a Dask array on a distributed backend (it stays there)."""
-        if self.backend.distributed and type(X).__module__.split(".")[0] == "dask":
-            from . import distributed
-
-            return distributed
-        return None
+    def _placed(self, X):
+        """The backend's own trainer when it holds X (say, arrays on its cluster), else None."""
+        trainer = self.backend.trainer()
+        return trainer if trainer is not None and trainer.holds(X) else None
 
     def predict_proba(self, X):
-        if cluster := self._on_cluster(X):
-            return cluster.predict_proba(self, X)
+        if placed := self._placed(X):
+            return placed.predict_proba(self, X)
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(nn.softmax(self.backend.xp, logits))
 
     def predict(self, X):
-        if cluster := self._on_cluster(X):
-            return cluster.predict(self, X)
+        if placed := self._placed(X):
+            return placed.predict(self, X)
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(self.backend.xp.argmax(logits, axis=1))
 
     def score(self, X, y) -> float:
         """Accuracy on (X, y); y as labels or one-hot."""
-        if cluster := self._on_cluster(X):
-            return cluster.score(self, X, y)
+        if placed := self._placed(X):
+            return placed.score(self, X, y)
         Xd, _ = self._input(X)
         Y = self._targets(y, Xd.shape[0])
         xp = self.backend.xp
@@ -273,14 +270,12 @@ class MLP:
             saver = Checkpoint(checkpoint, checkpoint_every, settings)
         if resume and saver is None:
             raise InputError("resume=True needs checkpoint= (the folder to resume from)")
-        if self.backend.distributed:  # a cluster: data stay on the workers (distributed.py)
-            if saver is not None:
-                raise InputError("checkpoints are not supported on the dask backend yet; train without checkpoint=")
-            from . import distributed
-
-            self.history = distributed.run(
+        trainer = self.backend.trainer()
+        if trainer is not None:  # the backend trains elsewhere (a cluster): it gets the data as given
+            self.history = trainer.fit(
                 self, X, y, optimizer=opt, epochs=int(epochs), batch_size=batch_size, shuffle=shuffle,
-                seed=seed, callbacks=list(callbacks), on_divergence=on_divergence)
+                seed=seed, callbacks=list(callbacks), on_divergence=on_divergence,
+                validation_data=validation_data, checkpoint=saver, resume=resume)
             return self.history
         try:
             Xd, _ = self._input(X)
@@ -369,7 +364,7 @@ class MLP:
     def load(cls, path, backend: str | Backend | None = None) -> "MLP":
         from . import io
 
-        return io.load(path, backend=backend)
+        return io.load(path, backend=backend, build=cls.from_config)
 
     def __repr__(self) -> str:
         hidden = self.sizes[1:-1]
@@ -377,8 +372,9 @@ class MLP:
                 f"activation={self.activation!r}, backend={self.backend.spec!r}, dtype={self.dtype!r})")
 
 
-def _host_features(X) -> np.ndarray:
-    """Anything array-like that is not the backend's own array -> float host array."""
+def host_features(X) -> np.ndarray:
+    """Anything array-like that is not a backend's own array -> numeric host array (no copy
+    when it already is one); InputTypeError when it cannot be read as numbers."""
     try:
         host = np.asarray(X)
     except Exception as exc:  # noqa: BLE001 - e.g. a tensor on another device

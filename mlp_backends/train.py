@@ -36,6 +36,32 @@ class Callback(Protocol):
         """
 
 
+class Trainer(Protocol):
+    """Where a backend trains and infers when it is not the array loop below
+    (`Backend.trainer()`; the Dask plugin's is `distributed.ClusterTrainer`).
+
+    `MLP` checks the hyper-parameters, builds the optimizer and the checkpoint,
+    then calls these with the data exactly as the user gave them.
+    """
+
+    def fit(self, model, X, y, *, optimizer, epochs: int, batch_size: int | None, shuffle: bool,
+            seed: int | None, callbacks: list, on_divergence: str, validation_data,
+            checkpoint: Checkpoint | None, resume: bool) -> "History":
+        """Train `model` in place with the same contract as `run`; return the History."""
+
+    def holds(self, X) -> bool:
+        """Whether inference on X runs here; otherwise the model computes in memory."""
+
+    def predict_proba(self, model, X):
+        """Probabilities for X (which `holds` accepted), in X's kind of array."""
+
+    def predict(self, model, X):
+        """Class indices for X, in X's kind of array."""
+
+    def score(self, model, X, y) -> float:
+        """Accuracy on (X, y)."""
+
+
 @dataclass
 class History:
     """What `fit` measured: one entry per finished epoch in each list."""

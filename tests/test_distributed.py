@@ -22,8 +22,9 @@ distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
 import dask  # noqa: E402
+import dask.system  # noqa: E402
 
-from mlp_backends import BackendError, DivergedError, InputError, MLP, list_backends  # noqa: E402
+from mlp_backends import BackendError, DivergedError, InputError, MLP, get_backend, list_backends  # noqa: E402
 
 if not any(i.name == "dask" for i in list_backends()):  # e.g. a venv installed before the entry point
     pytest.skip("the dask backend is not registered here; reinstall: pip install -e '.[dask]'",
@@ -41,9 +42,11 @@ def cluster():
         yield c
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def spec(cluster):
-    return f"dask:{cluster.scheduler_address}"
+    spec = f"dask:{cluster.scheduler_address}"
+    yield spec
+    get_backend(spec).close()  # its client, before the cluster goes
 
 
 def _dask_backend(cluster, workers):
@@ -221,20 +224,71 @@ def test_bad_data_are_input_errors(spec, blobs, tmp_path):
         model.fit(X, y, epochs=1, checkpoint=str(tmp_path))
 
 
-def test_without_an_address_a_local_cluster_is_started_and_closed(blobs, monkeypatch):
+def test_without_a_client_one_threads_only_cluster_serves_the_whole_run(blobs, monkeypatch):
+    from backends.dask import DaskBackend
+
     X, y = blobs
     monkeypatch.delenv("MLP_BACKEND", raising=False)
-    seen, before = [], len(multiprocessing.active_children())  # the module's cluster has some
+    children = len(multiprocessing.active_children())  # the module's cluster has some
+    seen = []
 
-    class CountWorkers:
+    class SeeClient:
         def on_epoch_end(self, model, logs):
-            seen.append(len(multiprocessing.active_children()))
+            client = model.backend.trainer().client()
+            seen.append((id(client), len(multiprocessing.active_children()), client.nthreads()))
 
-    model = MLP(5, 4, 3, backend="dask", dtype="float64", seed=0)
-    model.fit(X, y, epochs=2, batch_size=None, optimizer="sgd", learning_rate=1.0, callbacks=[CountWorkers()])
-    assert seen == [before + os.cpu_count()] * 2  # one worker process per core while training
-    assert model.history.loss[1] < model.history.loss[0]
-    assert len(multiprocessing.active_children()) == before  # and none left after
+    backend = DaskBackend()
+    model = MLP(5, 4, 3, backend=backend, dtype="float64", seed=0)
+    model.fit(X, y, epochs=2, batch_size=None, optimizer="sgd", learning_rate=1.0, callbacks=[SeeClient()])
+    model.fit(X, y, epochs=1, batch_size=None, optimizer="sgd", learning_rate=1.0, callbacks=[SeeClient()])
+    assert model.score(da.from_array(X, chunks=20), y) == pytest.approx(model.score(X, y), abs=1e-12)
+    assert len({s[0] for s in seen}) == 1, "one cluster for every fit and score of the backend"
+    assert all(s[1] == children for s in seen), "no worker process is started"
+    (threads,) = seen[0][2].values()  # one in-process worker, a thread per core as Dask counts them
+    assert threads == dask.system.CPU_COUNT
+    client = backend.trainer().client()
+    backend.close()
+    assert client.status == "closed"
+    assert model.history.loss == pytest.approx(model.history.loss)  # still readable after close
+
+
+def test_with_a_current_client_it_is_used_and_left_open(cluster, blobs):
+    X, y = blobs
+    from backends.dask import DaskBackend
+
+    with distributed.Client(cluster.scheduler_address) as client:  # the default client
+        backend = DaskBackend()
+        MLP(5, 4, 3, backend=backend, seed=0).fit(X, y, epochs=1, batch_size=None)
+        assert backend.trainer().client() is client
+        assert backend.worker_backends == {"numpy"}
+        backend.close()
+        assert client.status == "running"
+
+
+def test_an_unguarded_plain_script_trains_on_dask(tmp_path):
+    """No `if __name__ == "__main__":` guard: nothing may re-import the script."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from mlp_backends import MLP\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.standard_normal((300, 4)); y = (X[:, 0] > 0).astype(int)\n"
+        "model = MLP(4, 8, 2, backend='dask', dtype='float64')\n"
+        "model.fit(X, y, epochs=20, batch_size=None, optimizer='adam', learning_rate=0.05)\n"
+        "print('RAN', model.score(X, y))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env={k: v for k, v in os.environ.items() if k != "MLP_BACKEND"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("RAN") == 1 and float(out.stdout.split()[-1]) > 0.9
+    assert out.stderr == "", out.stderr
+
+
+@pytest.mark.parametrize("address", ["http://host:8786", "host:8786", "tcp://"])
+def test_an_address_with_an_unknown_scheme_is_a_backend_error(address):
+    from mlp_backends import get_backend
+
+    with pytest.raises(BackendError, match="is not a scheduler address; use SCHEME://HOST:PORT"):
+        get_backend(f"dask:{address}")
 
 
 def _cli(*args, env=None):
