@@ -34,6 +34,7 @@ what, nor on a worker dying and its task being retried elsewhere.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import sys
@@ -177,6 +178,7 @@ class ClusterTrainer:
         self.backend = backend
         self._own = None  # (client, cluster or None) that this object started
         self._finalizer = None
+        self.workers_seen: set[str] = set()  # addresses, to name the lost ones
 
     # -- the cluster ------------------------------------------------------------
     def client(self):
@@ -228,6 +230,7 @@ class ClusterTrainer:
         if checkpoint is not None:
             raise InputError("checkpoints are not supported on the dask backend yet; train without checkpoint=")
         client = self.client()
+        self.workers_seen |= set(client.nthreads())
         _pin_worker_blas(client)
         return _Run(self, client, model, optimizer, callbacks, on_divergence).train(
             X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
@@ -260,7 +263,7 @@ class ClusterTrainer:
         import distributed
 
         limit = self.backend.wait_timeout
-        seen: set[str] = set()
+        seen = self.workers_seen
         since = None  # when the cluster was last seen with no worker (or not answering)
         try:
             while True:
@@ -315,9 +318,12 @@ def _local_cluster(processes: bool):
     from distributed import LocalCluster
 
     cores = dask.system.CPU_COUNT  # Dask's count honours CPU affinity and cgroup limits
+    # A cluster the user did not start says nothing unless it fails (the driver
+    # reports lost work itself); `--debug` in the CLI turns the logs back on.
+    quiet = dict(dashboard_address=None, silence_logs=logging.ERROR)
     if processes:
-        return LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, dashboard_address=None)
-    return LocalCluster(n_workers=1, threads_per_worker=cores, processes=False, dashboard_address=None)
+        return LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, **quiet)
+    return LocalCluster(n_workers=1, threads_per_worker=cores, processes=False, **quiet)
 
 
 def _allowed_failures() -> int:
