@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import InputError, ModelFileError
 from .io import atomic_savez, read_npz
+from .validation import check_param
 
 FILE = "checkpoint.npz"
 KIND = "mlp_backends.checkpoint"
@@ -42,8 +43,7 @@ class Checkpoint:
     """A folder that receives a checkpoint every `every` epochs (and on Ctrl-C)."""
 
     def __init__(self, directory, every: int = 1, settings: dict | None = None):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise InputError(f"checkpoint_every must be a whole number of at least 1, got {every!r}")
+        every = check_param("checkpoint_every", every)
         self.directory = Path(directory)
         self.every = every
         self.settings = settings or {}

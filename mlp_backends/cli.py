@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError, UsageError
+from .errors import InputError, UsageError, one_line
 from .train import TrainingInterrupted
 
 PROG = "mlp-backends"
@@ -155,6 +155,8 @@ def _cmd_train(args) -> int:
     val = "" if ds.X_val is None else f" / {len(ds.y_val)} validation"
     print(f"data: {ds.name}, {len(ds.y_train)} train{val} / {len(ds.y_test)} test samples, "
           f"{ds.n_features} features, {ds.n_classes} classes; model: {model}")
+    if ds.standardizer is not None and ds.standardizer.note():
+        print(ds.standardizer.note())
 
     callbacks = []
     if not args.quiet:
@@ -431,6 +433,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as exc:  # an allocation no check could foresee (ours are DeviceMemoryError, above)
+        if debug:
+            raise
+        print(f"{PROG}: error: out of memory ({one_line(exc)}); try less data, a smaller model "
+              "or a smaller --batch-size", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `mlp-backends predict ... | head`
         sys.stderr.close()
         return 0

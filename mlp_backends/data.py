@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datafiles
+from . import datafiles, validation
 from .errors import InputError
 
 BUILTIN = ("digits", "iris", "wine", "breast-cancer")
@@ -29,15 +29,33 @@ SYNTHETIC_DEFAULTS = {"n": 1000, "d": 20, "classes": 3, "seed": 0, "sep": 3.0}
 
 @dataclass
 class Standardizer:
-    """x -> (x - mean) / scale, with scale 1 where a feature is constant."""
+    """x -> (x - mean) / scale, with scale 1 where a feature is constant.
+
+    `constant` lists the columns left unscaled (their spread is zero), so
+    that a caller can say so."""
 
     mean: np.ndarray
     scale: np.ndarray
+    constant: list = field(default_factory=list)
 
     @classmethod
     def fit(cls, X: np.ndarray) -> "Standardizer":
-        scale = X.std(axis=0)
-        return cls(X.mean(axis=0), np.where(scale > 0, scale, 1.0))
+        """Statistics in float64 whatever X's dtype: float32 sums of squares overflow early."""
+        mean = X.mean(axis=0, dtype=np.float64)
+        if not np.isfinite(mean).all():
+            validation.check_finite(X, "float64")  # names a NaN's row and column
+        with np.errstate(over="ignore", invalid="ignore"):  # safe_scale names the column
+            std = X.std(axis=0, dtype=np.float64)
+        constant = np.flatnonzero(validation.constant_columns(std, mean)).tolist()
+        return cls(mean, validation.safe_scale(std, mean), constant)
+
+    def note(self) -> str:
+        """One line about the constant columns, or "" when there are none."""
+        if not self.constant:
+            return ""
+        shown = ", ".join(map(str, self.constant[:10])) + (", ..." if len(self.constant) > 10 else "")
+        return (f"note: {len(self.constant)} of {self.mean.shape[0]} features are constant in the training "
+                f"part (columns {shown}); they are centred and left unscaled")
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Scaled X; float32 stays float32 (a 60000 x 784 set is big enough already)."""
@@ -115,11 +133,13 @@ def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 
     fraction of the training part as a stratified validation set, before the
     standardization is fitted, so the scaler sees the training rows only.
     """
-    for what, size in (("test_size", test_size), ("validation_size", validation_size)):
-        if not 0 <= size < 1:
-            raise InputError(f"{what} must be a fraction in [0, 1), got {size!r}")
-    if test_size == 0:
-        raise InputError("test_size must be above 0; a split needs a test part")
+    test_size, validation_size, seed = validation.check_params(
+        test_size=test_size, validation_size=validation_size, seed=seed).values()
+    X = validation.to_host(X)
+    validation.check_shape(X.shape, None)
+    y = validation.class_labels(y)
+    if y.shape[0] != X.shape[0]:
+        raise InputError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; pass one label per sample")
     classes, y_index = np.unique(y, return_inverse=True)
     X_tr, X_te, y_tr, y_te = _stratified(X, y_index, test_size, seed, "test split")
     X_va = y_va = None
@@ -138,9 +158,12 @@ def synthetic(n: int = 1000, d: int = 20, classes: int = 3, seed: int = 0, sep: 
     Means are drawn with per-coordinate scale sep / sqrt(d), so two class
     means lie about sep * sqrt(2) apart whatever d is: learnable, not trivial.
     """
-    if n < 1 or d < 1 or classes < 2 or not sep >= 0:
-        raise InputError(f"synthetic needs n >= 1, d >= 1, classes >= 2 and sep >= 0; "
-                         f"got n={n}, d={d}, classes={classes}, sep={sep}")
+    if n < 1 or d < 1 or classes < 2 or not sep >= 0 or seed < 0:
+        raise InputError(f"synthetic needs n >= 1, d >= 1, classes >= 2, sep >= 0 and seed >= 0; "
+                         f"got n={n}, d={d}, classes={classes}, sep={sep}, seed={seed}")
+    # X (float32), y and its permutation (int64), then the split's copies: refuse before drawing.
+    validation.check_memory(n * d * 4 * 3 + n * 8 * 3, f"synthetic data of {n:,} x {d:,}",
+                            "ask for fewer rows (n=) or features (d=)")
     rng = np.random.default_rng(seed)
     means = rng.normal(scale=sep / np.sqrt(d), size=(classes, d)).astype(np.float32)
     y = rng.permutation(np.arange(n) % classes)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import validation
 from .errors import InputError
 
 # IDX type codes (from the format's definition) -> big-endian NumPy dtypes.
@@ -62,6 +63,7 @@ def read_npz(path, labels_optional: bool = False):
         if y.dtype == object:
             raise InputError(f"{path}: y has dtype object; save numeric or string labels")
         _labels_match(X, y, path)
+        validation.class_labels(y, f"{path}: y")
     return X, y
 
 
@@ -129,10 +131,11 @@ def read_csv(path, target: str | None = None, n_features: int | None = None):
             line = int(np.argmax(raw == "")) + 2
             raise InputError(f"{path} line {line}: the label column {header[t]!r} is empty; every row needs a label")
         numbers = _number_column(raw)
-        if numbers is not None and np.all(numbers == np.round(numbers)):
+        if numbers is not None and np.all(np.isfinite(numbers) & (numbers == np.round(numbers))):
             y = numbers.astype(np.int64)
         else:
             y = numbers if numbers is not None else raw  # non-numeric labels stay as they are
+            validation.class_labels(y, f"{path}: the label column {header[t]!r}", first_row=2, row="line")
     return X, y
 
 

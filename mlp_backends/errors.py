@@ -32,7 +32,9 @@ class ModelFileError(UsageError, ValueError):
 
 
 class DeviceMemoryError(UsageError, MemoryError):
-    """Training ran out of (device) memory; the message gives the sizes and what to try."""
+    """A request does not fit in memory (the device's, or the host's for CPU backends):
+    refused before allocating where the size is known, or caught when the device runs
+    out; the message gives the sizes and what to try."""
 
 
 class ClusterError(RuntimeError):

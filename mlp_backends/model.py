@@ -7,19 +7,21 @@ arrays in, the backend's arrays out, on the input's device.
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import numpy as np
 from array_api_compat import device, to_device
 
-from . import nn, optim, train
+from . import nn, optim, train, validation
 from .backend import Backend
 from .checkpoint import Checkpoint
 from .errors import DeviceMemoryError, InputError, InputTypeError
 from .registry import get_backend
+from .validation import check_labels, check_param, check_params
 
-DTYPES = ("float32", "float64")
-INITS = ("auto", "glorot", "he", "standard_normal")
+DTYPES = validation.DTYPES
+INITS = validation.PARAMETERS["init"].choices
 
 
 def init_params(sizes: Sequence[int], init: str, activation: str, seed: int | None) -> list[np.ndarray]:
@@ -28,8 +30,7 @@ def init_params(sizes: Sequence[int], init: str, activation: str, seed: int | No
     "standard_normal" is the article's randn; "auto" is He for relu and
     Glorot (fan-in + fan-out) for sigmoid and tanh, which train much better.
     """
-    if init not in INITS:
-        raise InputError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    init = check_param("init", init)
     if init == "auto":
         init = "he" if activation == "relu" else "glorot"
     rng = np.random.default_rng(seed)
@@ -46,16 +47,11 @@ def init_params(sizes: Sequence[int], init: str, activation: str, seed: int | No
     return params
 
 
-def check_labels(host: np.ndarray, k: int) -> None:
-    """Integer labels (host, 1-D) must be whole numbers in [0, k)."""
-    if host.size and (host.min() < 0 or host.max() >= k or np.any(host != np.round(host))):
-        raise InputError(f"labels must be whole numbers in [0, {k - 1}] for output_size={k}")
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
-    return int(value)
+def _hidden_sizes(hidden_size) -> tuple[int, ...]:
+    """hidden_size as a tuple of layer widths: one whole number, or a sequence of them."""
+    if isinstance(hidden_size, (numbers.Integral, str, bytes)) or not hasattr(hidden_size, "__iter__"):
+        hidden_size = (hidden_size,)
+    return tuple(check_param("hidden_size", h) for h in hidden_size)
 
 
 class MLP:
@@ -78,21 +74,14 @@ class MLP:
         init: str = "auto",
         l2: float = 0.0,
     ):
-        hidden = (hidden_size,) if isinstance(hidden_size, (int, np.integer)) else tuple(hidden_size)
-        self.sizes = (
-            _positive_int("input_size", input_size),
-            *(_positive_int("hidden_size", h) for h in hidden),
-            _positive_int("output_size", output_size),
-        )
-        if activation not in nn.ACTIVATIONS:
-            raise InputError(f"unknown activation {activation!r}; choose one of {', '.join(nn.ACTIVATIONS)}")
-        if dtype not in DTYPES:
-            raise InputError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-        if not l2 >= 0:
-            raise InputError(f"l2 must be 0 or more, got {l2!r}")
-        self.activation, self.dtype, self.seed, self.init, self.l2 = activation, dtype, seed, init, float(l2)
+        self.sizes = (check_param("input_size", input_size), *_hidden_sizes(hidden_size),
+                      check_param("output_size", output_size))
+        p = check_params(activation=activation, dtype=dtype, seed=seed, init=init, l2=l2)
+        self.activation, self.dtype, self.seed, self.init, self.l2 = (
+            p["activation"], p["dtype"], p["seed"], p["init"], p["l2"])
         self.backend = get_backend(backend)
-        host = init_params(self.sizes, init, activation, seed)
+        self._check_fits()
+        host = init_params(self.sizes, self.init, self.activation, self.seed)
         try:
             self.params = [self.backend.asarray(p, dtype) for p in host]
         except Exception as exc:
@@ -105,12 +94,24 @@ class MLP:
         self.extra: dict = {}  # JSON-able facts saved with the model (classes, scaling, ...)
         self._opt_state, self._step = None, 0
 
+    def _check_fits(self) -> None:
+        """Refuse, before drawing them, parameters that cannot fit in host memory: they are
+        drawn as float64 on the host (plus one layer's temporary), then copied to the device."""
+        count = validation.parameter_count(self.sizes)
+        largest = max(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        device = 0 if self.backend.is_gpu else count * np.dtype(self.dtype).itemsize
+        validation.check_memory(
+            8 * (count + largest) + device,
+            f"a network of sizes {list(self.sizes)} ({count:,} parameters)",
+            "use smaller layers")
+
     # -- moving arrays in and out ------------------------------------------
     def _input(self, X):
-        """X as a 2-D, finite array of the model's dtype on its device, and how to give results back.
+        """X as a 2-D array of the model's dtype on its device, finite in that dtype, and
+        how to give results back (validation.features holds the rules).
 
-        Checks run before any work: shape, dtype and finiteness (one reduction,
-        read once, for device arrays).
+        For device arrays the finiteness check is one reduction, read once; only a
+        failure reads the data back, to name the bad row.
         """
         b = self.backend
         if b.owns(X) and not isinstance(X, np.ndarray):  # NumPy input takes the checked host path
@@ -119,54 +120,24 @@ class MLP:
             if source != b.device:  # e.g. array_api_strict's device1: compute here, answer there
                 X = to_device(X, b.device)
                 back = (lambda r: to_device(r, source))
-            self._check_shape(X.shape)
+            validation.check_shape(X.shape, self.sizes[0])
             if not b.xp.isdtype(X.dtype, ("real floating", "integral")):
                 raise InputTypeError(f"X must be numeric, got dtype {X.dtype}")
-            if X.dtype != b.dtype(self.dtype):
-                X = b.xp.astype(X, b.dtype(self.dtype))
-            finite = bool(b.xp.all(b.xp.isfinite(X)))
-        else:
-            host = host_features(X)
-            self._check_shape(host.shape)
-            finite = bool(np.isfinite(host).all())
-            X = b.asarray(host, self.dtype)
-            back = b.to_numpy
-        if not finite:
-            raise InputError("X contains NaN or infinity; remove or impute those values first")
-        return X, back
+            cast = X if X.dtype == b.dtype(self.dtype) else b.xp.astype(X, b.dtype(self.dtype))
+            if not bool(b.xp.all(b.xp.isfinite(cast))):
+                validation.check_finite(b.to_numpy(X), self.dtype)
+            return cast, back
+        host = validation.features(X, self.dtype, n_features=self.sizes[0])
+        return b.asarray(host, self.dtype), b.to_numpy
 
     def _check_shape(self, shape) -> None:
-        if len(shape) != 2:
-            raise InputError(
-                f"X must be 2-dimensional (n_samples, n_features), got shape {tuple(shape)}; "
-                "reshape it, e.g. X.reshape(1, -1) for a single sample"
-            )
-        if shape[1] != self.sizes[0]:
-            raise InputError(
-                f"X has {shape[1]} features but the model takes {self.sizes[0]}; "
-                f"pass data with {self.sizes[0]} columns (the ones it was trained on)"
-            )
+        validation.check_shape(shape, self.sizes[0])
 
     def _targets(self, y, n: int, training: bool = False):
-        """Integer labels or one-hot -> device one-hot of the model's dtype (validated once)."""
-        k = self.sizes[-1]
-        host = self.backend.to_numpy(y) if self.backend.owns(y) else np.asarray(y)
-        if host.dtype == object or host.dtype.kind in "USV":
-            raise InputTypeError(f"y must be numeric labels or one-hot rows, got dtype {host.dtype}")
-        if host.shape[0] != n:
-            raise InputError(f"y has {host.shape[0]} rows but X has {n}; pass one label per sample")
-        if host.ndim == 2:
-            if host.shape[1] != k:
-                raise InputError(f"one-hot y must have {k} columns (output_size), got {host.shape[1]}")
-        elif host.ndim == 1:
-            check_labels(host, k)
-        else:
-            raise InputError(f"y must be 1-D labels or 2-D one-hot, got {host.ndim} dimensions")
-        if training and host.size:
-            labels = host.argmax(axis=1) if host.ndim == 2 else host
-            if np.unique(labels).size < 2:
-                raise InputError(f"y holds one class ({labels[0].item()!r}); a classifier needs at least two")
-        return train.one_hot_targets(self.backend, y, k, self.dtype)
+        """Integer labels or one-hot -> device one-hot of the model's dtype (validation.targets)."""
+        host = self.backend.to_numpy(y) if self.backend.owns(y) else y
+        validation.targets(host, n, self.sizes[-1], training=training)
+        return train.one_hot_targets(self.backend, y, self.sizes[-1], self.dtype)
 
     # -- inference ----------------------------------------------------------
     def forward(self, X):
@@ -249,24 +220,19 @@ class MLP:
         epoch (on NumPy, which updates in place: of the last finite step;
         `on_divergence="raise"` raises DivergedError instead).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise InputError(f"epochs must be a whole number of 0 or more, got {epochs!r}")
-        if batch_size is not None:
-            batch_size = _positive_int("batch_size", batch_size)
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
-                or not 0 < learning_rate < float("inf"):
-            raise InputError(f"learning_rate must be a number above 0, got {learning_rate!r}")
-        if on_divergence not in ("stop", "raise"):
-            raise InputError(f"on_divergence must be 'stop' or 'raise', not {on_divergence!r}")
-        if optimizer not in optim.OPTIMIZERS:
-            raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(optim.OPTIMIZERS)}")
-        opt = optim.make_optimizer(optimizer, float(learning_rate), momentum, nesterov)
+        p = check_params(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         optimizer=optimizer, momentum=momentum, nesterov=nesterov, shuffle=shuffle,
+                         seed=seed, on_divergence=on_divergence, checkpoint_every=checkpoint_every,
+                         resume=resume)
+        epochs, batch_size, learning_rate, momentum, seed = (
+            p["epochs"], p["batch_size"], p["learning_rate"], p["momentum"], p["seed"])
+        opt = optim.make_optimizer(optimizer, learning_rate, momentum, p["nesterov"])
         seed = self.seed if seed is None else seed
         saver = None
         if checkpoint is not None:
-            settings = {"optimizer": optimizer, "learning_rate": float(learning_rate),
-                        "momentum": momentum, "nesterov": nesterov, "batch_size": batch_size,
-                        "shuffle": shuffle, "seed": seed}
+            settings = {"optimizer": optimizer, "learning_rate": learning_rate,
+                        "momentum": momentum, "nesterov": p["nesterov"], "batch_size": batch_size,
+                        "shuffle": p["shuffle"], "seed": seed}
             saver = Checkpoint(checkpoint, checkpoint_every, settings)
         if resume and saver is None:
             raise InputError("resume=True needs checkpoint= (the folder to resume from)")
@@ -375,10 +341,4 @@ class MLP:
 def host_features(X) -> np.ndarray:
     """Anything array-like that is not a backend's own array -> numeric host array (no copy
     when it already is one); InputTypeError when it cannot be read as numbers."""
-    try:
-        host = np.asarray(X)
-    except Exception as exc:  # noqa: BLE001 - e.g. a tensor on another device
-        raise InputTypeError(f"cannot read X as an array ({exc}); pass a NumPy array") from exc
-    if host.dtype == object or host.dtype.kind not in "biuf":
-        raise InputTypeError(f"X must be numeric, got dtype {host.dtype}; convert it with X.astype(float)")
-    return host
+    return validation.to_host(X)

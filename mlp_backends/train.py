@@ -20,7 +20,7 @@ import numpy as np
 
 from . import nn
 from .checkpoint import Checkpoint, Progress
-from .errors import InputError
+from .validation import check_params
 
 
 class Callback(Protocol):
@@ -372,12 +372,8 @@ class EarlyStopping:
 
     def __init__(self, patience: int = 10, monitor: str = "val_loss", min_delta: float = 0.0,
                  restore_best: bool = True):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise InputError(f"patience must be a whole number of at least 1, got {patience!r}")
-        if monitor not in ("val_loss", "loss", "val_accuracy", "accuracy"):
-            raise InputError(f"monitor must be val_loss, loss, val_accuracy or accuracy, not {monitor!r}")
-        if not min_delta >= 0:
-            raise InputError(f"min_delta must be 0 or more, got {min_delta!r}")
+        patience, monitor, min_delta = check_params(patience=patience, monitor=monitor,
+                                                    min_delta=min_delta).values()
         self.patience, self.monitor, self.min_delta, self.restore_best = patience, monitor, min_delta, restore_best
         self.on_train_begin(None)
 

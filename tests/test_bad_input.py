@@ -17,21 +17,21 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from mlp_backends import MLP, BackendError, InputError, InputTypeError, ModelFileError, UsageError, cli, data, list_backends
+from mlp_backends import MLP, BackendError, DeviceMemoryError, InputError, InputTypeError, ModelFileError, UsageError, cli, data, list_backends
 
 
 @dataclass
 class Case:
-    api: Callable  # called with the files fixture; must raise
+    api: Callable | None  # called with the files fixture; must raise (None: a CLI-only row)
     error: type
-    cli: Callable  # files -> argv
+    cli: Callable | None  # files -> argv (None: an API-only row)
     message: str  # in the API's message and the CLI's line (CLI may say it with its option name)
     cli_message: str | None = None
 
 
 def _fit(X, y, **kwargs):
-    X = np.asarray(X, dtype=float) if not isinstance(X, np.ndarray) else X
-    width = X.shape[1] if X.ndim == 2 else 3
+    X = np.asarray(X, dtype=float) if isinstance(X, list) else X
+    width = X.shape[1] if len(X.shape) == 2 else 3
     return MLP(width, 4, 2, backend="numpy").fit(X, y, epochs=1, **kwargs)
 
 
@@ -61,12 +61,17 @@ def files(tmp_path_factory):
     npz("strings", X=np.array([["a", "b", "c"]] * 20), y=TWO_CLASS)
     npz("good", X=X, y=TWO_CLASS)
     npz("wide", X=rng.normal(size=(5, 4)), y=np.array([0, 1, 0, 1, 0]))
+    npz("nan_label", X=X, y=np.where(np.arange(20) == 5, np.nan, TWO_CLASS))
+    npz("huge", X=np.where(np.arange(60).reshape(20, 3) % 3 == 1, 1e300, X), y=TWO_CLASS)
+    rows = "".join(f"{a:.3f},{b:.3f},{c:.3f},{t}\n" for (a, b, c), t in zip(X, TWO_CLASS))
     for name, text in {
         "empty": "a,b,c,label\n",
         "word_cell": "a,b,c,label\n1,2,3,x\n4,five,6,y\n",
         "ragged": "a,b,c,label\n1,2,3,x\n4,5,y\n",
+        "nan_label_csv": "a,b,c,label\n" + rows + "1,2,3,nan\n",
+        "inf_label_csv": "a,b,c,label\n" + rows.replace(",1\n", ",inf\n", 1),
     }.items():
-        f[name] = d / f"{name}.csv"
+        f[name] = d / f"{name.removesuffix('_csv')}.csv"
         f[name].write_text(text)
     # An IDX images file whose header promises 10 images of 4x4 but holds 9.
     f["idx"] = d / "bad-images-idx3-ubyte"
@@ -143,26 +148,83 @@ CASES = {
                                    lambda f: _train(f["good"], "--lr", "-0.1"), "learning_rate must be a number above 0"),
     "hidden size 0": Case(lambda f: MLP(3, 0, 2), InputError,
                           lambda f: _train(f["good"], "--hidden", "0"), "hidden_size must be a whole number"),
+    # -- labels: only finite values become classes ------------------------------------
+    "NaN label": Case(lambda f: _fit(np.ones((20, 3)), np.where(np.arange(20) == 5, np.nan, TWO_CLASS)),
+                      InputError, None, "row 5 holds nan"),
+    "NaN label in a file": Case(lambda f: data.read(str(f["nan_label"])), InputError,
+                                lambda f: _train(f["nan_label"]), "y row 5 holds the label nan"),
+    "NaN label in a CSV": Case(lambda f: data.read(str(f["nan_label_csv"])), InputError,
+                               lambda f: _train(f["nan_label_csv"]), "line 22 holds the label nan"),
+    "infinite label in a CSV": Case(lambda f: data.read(str(f["inf_label_csv"])), InputError,
+                                    lambda f: _train(f["inf_label_csv"]), "line 3 holds the label inf"),
+    "label out of range": Case(lambda f: MLP(3, 4, 2, backend="numpy").score(np.ones((3, 3)), [0, 1, 5]),
+                               InputError, None, "row 2 holds 5"),
+    "fractional label": Case(lambda f: MLP(3, 4, 2, backend="numpy").score(np.ones((3, 3)), [0, 1.5, 1]),
+                             InputError, None, "row 1 holds 1.5"),
+    "one-hot with NaN": Case(lambda f: _fit(np.ones((2, 3)), [[1.0, 0.0], [np.nan, 1.0]]), InputError, None,
+                             "row 1, column 0 holds nan"),
+    "one-hot negative": Case(lambda f: _fit(np.ones((2, 3)), [[1.5, -0.5], [0.0, 1.0]]), InputError, None,
+                             "finite values of 0 or more; row 0, column 1 holds -0.5"),
+    "one-hot rows not summing to 1": Case(lambda f: _fit(np.ones((2, 3)), [[1.0, 1.0], [0.0, 1.0]]), InputError,
+                                          None, "row 0 sums to 2"),
+    # -- features: checked in the dtype the model computes in -------------------------
+    "float32 overflow": Case(lambda f: _fit(np.where(np.eye(20, 3) > 0, 1e39, 1.0), TWO_CLASS), InputError, None,
+                             "1e+39 at row 0, column 0, beyond float32's largest value"),
+    "NaN located": Case(lambda f: MLP(3, 4, 2, backend="numpy").predict(np.where(np.eye(4, 3)[::-1] > 0, np.nan, 0)),
+                        InputError, None, "nan at row 1, column 2"),
+    "too large to standardize": Case(lambda f: data.load(str(f["huge"])), InputError,
+                                     lambda f: _train(f["huge"], "--dtype", "float64"),
+                                     "feature column 1 is too large to standardize"),
+    # -- types ----------------------------------------------------------------------------
+    "complex X": Case(lambda f: _fit(np.ones((20, 3)) * 1j, TWO_CLASS), InputTypeError, None, "complex numbers"),
+    "sparse X": Case(lambda f: _fit(__import__("scipy.sparse").sparse.csr_matrix(np.eye(20, 3)), TWO_CLASS),
+                     InputTypeError, None, "X is a sparse matrix (20x3, 3 stored values)"),
+    "DataFrame with a text column": Case(
+        lambda f: _fit(__import__("pandas").DataFrame({"a": [1.0] * 20, "b": ["x"] * 20, "c": [2.0] * 20}),
+                       TWO_CLASS), InputTypeError, None, "non-numeric columns 'b' ("),
+    "hidden 2.5": Case(lambda f: MLP(3, 2.5, 2), InputTypeError, lambda f: _train(f["good"], "--hidden", "2.5"),
+                       "hidden_size must be a whole number of at least 1, got 2.5",
+                       "argument --hidden: invalid int value: '2.5'"),
+    "l2 as a string": Case(lambda f: MLP(3, 4, 2, l2="0.1"), InputTypeError, None,
+                           "l2 must be a number of 0 or more, got '0.1'"),
+    "momentum 1": Case(lambda f: _fit(np.ones((20, 3)), TWO_CLASS, optimizer="momentum", momentum=1.0), InputError,
+                       None, "momentum must be a fraction in [0, 1), got 1.0"),
+    "negative seed": Case(lambda f: MLP(3, 4, 2, seed=-1), InputError, lambda f: _train(f["good"], "--seed", "-1"),
+                          "seed must be a whole number of 0 or more or None, got -1"),
+    "unknown activation": Case(lambda f: MLP(3, 4, 2, "softplus"), InputError, None,
+                               "unknown activation 'softplus'; activation must be one of sigmoid, relu, tanh"),
+    # -- memory: refused with the sizes before allocating ----------------------------------
+    "huge hidden layer": Case(lambda f: MLP(3, 10**12, 2, backend="numpy"), DeviceMemoryError,
+                              lambda f: _train(f["good"], "--hidden", str(10**12)), "of memory available"),
+    "synthetic beyond memory": Case(lambda f: data.read("synthetic:n=1000000000000"), DeviceMemoryError,
+                                    lambda f: _train("synthetic:n=1000000000000"), "synthetic data of"),
 }
 
 
-@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+API_CASES = {k: c for k, c in CASES.items() if c.api is not None}
+CLI_CASES = {k: c for k, c in CASES.items() if c.cli is not None}
+
+
+@pytest.mark.parametrize("case", list(API_CASES.values()), ids=list(API_CASES))
 def test_api_raises_our_error_with_the_message(case, files):
     with pytest.raises(case.error) as info:
         case.api(files)
-    assert isinstance(info.value, UsageError) and isinstance(info.value, (ValueError, TypeError))
+    assert isinstance(info.value, UsageError) and isinstance(info.value, (ValueError, TypeError, MemoryError))
     assert case.message in str(info.value)
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+@pytest.mark.parametrize("case", list(CLI_CASES.values()), ids=list(CLI_CASES))
 def test_cli_exits_2_with_one_line(case, files, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code = cli.main(case.cli(files))
+    try:
+        code = cli.main(case.cli(files))
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
     out = capsys.readouterr()
     assert code == 2, out
     lines = out.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlp-backends: error: ")
+    assert len(lines) == 1 and lines[0].startswith("mlp-backends") and ": error: " in lines[0]
     assert (case.cli_message or case.message) in lines[0]
     assert "Traceback" not in out.err
     assert not list(tmp_path.iterdir())  # nothing half-written
@@ -185,3 +247,72 @@ def test_the_real_process_prints_no_traceback(files):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+# -- what the rules accept: the same checks must not refuse good input -----------------------
+def test_numpy_scalars_are_valid_hyper_parameters(blobs):
+    X, y = blobs
+    model = MLP(np.int64(5), [np.int32(8)], np.int16(3), backend="numpy", seed=np.uint8(2), l2=np.float32(1e-4))
+    history = model.fit(X, y, epochs=np.int64(2), batch_size=np.int32(16), learning_rate=np.float32(0.01),
+                        optimizer="momentum", momentum=np.float64(0.5), nesterov=np.bool_(True))
+    assert len(history) == 2 and model.sizes == (5, 8, 3)
+    assert type(model.l2) is float and type(model.seed) is int  # plain values go into model files' JSON
+
+
+def test_a_numeric_dataframe_trains_like_its_array(blobs):
+    pandas = pytest.importorskip("pandas")
+    X, y = blobs
+    frame = pandas.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    a = MLP(5, 4, 3, backend="numpy").fit(frame, y, epochs=2)
+    b = MLP(5, 4, 3, backend="numpy").fit(X, y, epochs=2)
+    assert a.loss == b.loss
+
+
+def test_soft_one_hot_rows_that_sum_to_1_are_accepted():
+    Y = np.array([[0.25, 0.75], [1.0, 0.0], [0.5, 0.5], [0.0, 1.0]], dtype=np.float32)
+    MLP(3, 4, 2, backend="numpy").fit(np.eye(4, 3), Y, epochs=1)
+
+
+def test_values_finite_in_float64_train_in_float64(blobs):
+    X, y = blobs
+    MLP(5, 4, 3, backend="numpy", dtype="float64").fit(X * 1e39, y, epochs=1)
+
+
+def test_constant_columns_get_scale_1_and_a_note(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    X[:, 1] = 7.0
+    X[:, 3] = 0.1  # a float whose mean differs from it by rounding: still constant
+    split = data.split(X, np.arange(40) % 2)
+    assert split.standardizer.constant == [1, 3]
+    np.testing.assert_array_equal(split.standardizer.scale[[1, 3]], [1.0, 1.0])
+    assert np.isfinite(split.X_train).all() and np.abs(split.X_train[:, [1, 3]]).max() < 1e-12
+    np.savez(tmp_path / "c.npz", X=X, y=np.arange(40) % 2)
+    assert cli.main(_train(tmp_path / "c.npz")) == 0
+    assert "note: 2 of 4 features are constant in the training part (columns 1, 3)" in capsys.readouterr().out
+
+
+def test_check_finite_reads_a_memory_map_block_by_block(tmp_path):
+    """The check bigger-than-memory data take: a NaN in a later block is found and located."""
+    from mlp_backends import validation
+
+    X = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float64, shape=(1000, 3))
+    X[:] = 1.0
+    validation.check_finite(X, "float32", rows_per_block=64)
+    X[777, 2] = 3e38 * 10
+    with pytest.raises(InputError, match="at row 777, column 2, beyond float32"):
+        validation.check_finite(X, "float32", rows_per_block=64)
+    validation.check_finite(X, "float64", rows_per_block=64)
+    X[900, 0] = np.nan
+    with pytest.raises(InputError, match=r"NaN or infinity \(nan at row 900, column 0\)"):
+        validation.check_finite(X, "float64", rows_per_block=64)
+
+
+def test_every_parameter_rule_names_the_parameter_and_what_is_allowed():
+    from mlp_backends import validation
+
+    for name, rule in validation.PARAMETERS.items():
+        with pytest.raises(UsageError) as info:
+            validation.check_param(name, object())
+        message = str(info.value)
+        assert name in message and ("must be" in message) and "\n" not in message
