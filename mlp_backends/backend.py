@@ -7,7 +7,9 @@ Requirements a plugin must meet:
   because a library can import fine and still fail at first use (CuPy with
   no GPU);
 - `xp` is an array-API namespace (usually from `array_api_compat`), and every
-  array the backend creates lives on `self.device`.
+  array the backend creates lives on `self.device`; where the library places
+  new arrays by a per-thread current device (CuPy), `device_context()` makes
+  it this backend's, and the model and the training loop run inside it.
 
 Where training and inference run is the backend's choice too, through one
 hook, `trainer()`:
@@ -30,6 +32,7 @@ A plugin is a subclass registered under the entry-point group
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -129,8 +132,15 @@ class Backend:
     def synchronize(self) -> None:
         """Wait until queued device work is done (clocks need it)."""
 
+    def device_context(self):
+        """A context in which arrays made without an explicit device land on this backend's
+        (CuPy's current device is per thread, and array-api-compat passes `device=` on
+        to few of its functions); re-entrant. Nothing to do by default."""
+        return contextlib.nullcontext()
+
     def memory_stats(self) -> dict | None:
-        """Device memory, as {"in_use_bytes": ..., "peak_bytes": ...}; None on the host."""
+        """Device memory, as {"in_use_bytes": ..., "peak_bytes": ...}; None on the host.
+        A backend may add the device's own figures ("device_used_bytes", "device_total_bytes")."""
         return None
 
     def compile(self, step: Callable) -> Callable:

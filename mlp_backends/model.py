@@ -149,6 +149,7 @@ class MLP:
         trainer = self.backend.trainer()
         return trainer if trainer is not None and trainer.holds(X) else None
 
+    @train.on_device
     def predict_proba(self, X):
         if placed := self._placed(X):
             return placed.predict_proba(self, X)
@@ -156,6 +157,7 @@ class MLP:
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(nn.softmax(self.backend.xp, logits))
 
+    @train.on_device
     def predict(self, X):
         if placed := self._placed(X):
             return placed.predict(self, X)
@@ -163,6 +165,7 @@ class MLP:
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(self.backend.xp.argmax(logits, axis=1))
 
+    @train.on_device
     def score(self, X, y) -> float:
         """Accuracy on (X, y); y as labels or one-hot."""
         if placed := self._placed(X):
@@ -174,12 +177,14 @@ class MLP:
         hits = xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
         return float(xp.mean(xp.astype(hits, Xd.dtype)))
 
+    @train.on_device
     def loss(self, X, y) -> float:
         """Mean cross-entropy (+ L2, as in training) on (X, y); y as labels or one-hot."""
         Xd, _ = self._input(X)
         loss, _ = train.evaluate(self.backend.xp, self, Xd, self._targets(y, Xd.shape[0]))
         return float(loss)
 
+    @train.on_device
     def loss_and_gradients(self, X, y):
         """Mean cross-entropy (+ L2) and its gradients as host NumPy arrays."""
         Xd, _ = self._input(X)
@@ -188,6 +193,7 @@ class MLP:
         return float(loss), [self.backend.to_numpy(g) for g in grads]
 
     # -- training -----------------------------------------------------------
+    @train.on_device
     def fit(
         self,
         X,

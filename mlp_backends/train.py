@@ -9,6 +9,7 @@ backend sees the same batches.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import threading
@@ -158,6 +159,18 @@ class SkipNonFinite:
         return params, state, xp.where(ok, loss, xp.nan)
 
 
+def on_device(method):
+    """`method(model, ...)` run inside `model.backend.device_context()`, where arrays made
+    without an explicit device land on the backend's (CuPy's current device is per thread)."""
+
+    @functools.wraps(method)
+    def run_on_device(model, *args, **kwargs):
+        with model.backend.device_context():
+            return method(model, *args, **kwargs)
+
+    return run_on_device
+
+
 class DivergedError(ArithmeticError):
     """The training loss became NaN or infinite (raised with on_divergence="raise")."""
 
@@ -189,6 +202,7 @@ class _StopOnSigint:
             signal.signal(signal.SIGINT, self._previous)
 
 
+@on_device
 def run(
     model,
     X,
@@ -227,6 +241,7 @@ def run(
     # An in-place step overwrites the parameters, and a donating one (JAX) gives them away,
     # so `before` would be live or deleted arrays; such a step skips a bad batch instead.
     mutates = getattr(step, "mutates_params", False)
+    gather = getattr(step, "gather", None)  # gather(X, Y, idx) -> (Xb, Yb), into buffers it keeps
     rng = np.random.default_rng(seed)
     at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
     if resume and checkpoint is not None and checkpoint.exists():
@@ -254,6 +269,8 @@ def run(
                     Xb, Yb = X, Y
                 elif order is None:  # in order: slices are views, no copy
                     Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
+                elif gather is not None:  # the step's own buffers (CuPy's compiled step)
+                    Xb, Yb = gather(X, Y, order[lo:hi])
                 else:
                     idx = order[lo:hi]
                     Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
