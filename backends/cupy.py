@@ -1,95 +1,77 @@
 """CuPy on a CUDA GPU.
 
 CuPy imports on a machine with no GPU (or a too-old driver) and fails at first
-use, so the probe allocates and reduces on the device and reports the CUDA
-error as the reason.
+use, so the probe allocates, reduces and multiplies two small matrices on the
+device (the product loads cuBLAS, which a broken CUDA install lacks) and
+reports the CUDA error as the reason.
 
-`compile(step)` is the fast path, in two layers over the same math:
-1. fused kernels: the step is rebuilt with `nn.kernels(cupy, ..., wrap=fuse)`,
-   so the activation, its derivative and softmax-minus-one-hot each run as
-   one kernel made by `cupy.fuse` from the very functions every backend's
-   tests check (a function fuse cannot take runs unfused, with a warning);
-2. CUDA-graph capture: `StaticStep` (mlp_backends/static_step.py, tested on
-   the CPU) copies each batch into static buffers and replays one recorded
-   graph per step instead of launching some sixty kernels from Python.
-Only `_fuse` and `_cuda_graph_capture` below need a GPU.
+CuPy makes new arrays on the thread's current device, whatever `device=` says
+through array-api-compat, so the model and the training loop run inside
+`device_context()` (the `cupy.cuda.Device` of this backend): `cupy:1` then
+trains on device 1 from any thread.
+
+`compile(step)` is the fast path (backends/cupy_step.py, tested on NumPy):
+nn.py's elementwise functions, and inplace_formulas' optimizer updates with
+the batch judged on the device, each become one kernel by
+`cupy.fuse(kernel_name=...)`; shuffled batches are gathered into buffers.
+Kernels and buffers are kept on the backend, so later `fit` calls reuse them.
+There is no CUDA-graph capture: CuPy's cuBLAS wrappers refuse to run while a
+stream is capturing (`cublas.setStream` raises NotImplementedError), so a
+graph of the step could not hold its matrix products.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 
 from mlp_backends.backend import Backend, Probe
+from mlp_backends.fastpath import fall_back
 
 log = logging.getLogger(__name__)
 
 
 def _fuse(fn):
-    """`cupy.fuse(fn)`, falling back to `fn` itself if fusing fails on the first call."""
+    """`cupy.fuse(kernel_name=fn.__name__)(fn)`, checked on its first call: if CuPy's fusion
+    cannot trace `fn` (it then quietly tries its experimental compiler) or the kernel fails to
+    build, that is a fallback (fastpath.fall_back); `fn` then runs unfused, op by op."""
     import cupy
 
-    fused, chosen = cupy.fuse(fn), []
+    fused = cupy.fuse(kernel_name=fn.__name__)(fn)
+    chosen = []
 
     def call(*args):
-        if not chosen:
-            try:
-                out = fused(*args)
-                chosen.append(fused)
-                return out
-            except Exception as exc:  # noqa: BLE001 - fusion rejects some functions, each its own way
-                log.warning("cupy.fuse could not fuse a step kernel (%s: %s); it runs unfused",
-                            type(exc).__name__, exc)
-                chosen.append(fn)
-        return chosen[0](*args)
+        if chosen:
+            return chosen[0](*args)
+        try:
+            out = fused(*args)
+            if fused.new_fusion is not None:
+                raise RuntimeError("cupy.fuse could not trace it and fell back to its experimental compiler")
+        except Exception as exc:  # noqa: BLE001 - fusion fails in many ways, each its own type
+            fall_back(f"cupy.fuse of the kernel {fn.__name__}", exc, log)
+            chosen.append(fn)
+            return fn(*args)
+        chosen.append(fused)
+        return out
 
+    call.__name__, call.fusion = fn.__name__, fused
+    call.is_fused = lambda: bool(chosen) and chosen[0] is fused
     return call
 
 
+@functools.lru_cache(maxsize=1)
 def _fusable_cupy():
-    """CuPy's own namespace for the fused kernels, with `astype` as the method:
-    `cupy.astype` refuses the traced arrays that `cupy.fuse` passes."""
+    """CuPy's namespace for traced functions, with `astype` as the method (`cupy.astype`
+    refuses the variables that fusion passes); a module, so that kernels cache by it."""
     import types
 
     import cupy
 
-    ns = types.SimpleNamespace(**{k: getattr(cupy, k) for k in dir(cupy) if not k.startswith("__")})
+    ns = types.ModuleType("cupy_for_fusion")
+    ns.__dict__.update({k: getattr(cupy, k) for k in dir(cupy) if not k.startswith("__")})
     ns.astype = lambda x, dtype, /, *, copy=True, device=None: x.astype(dtype)
     return ns
-
-
-def _cuda_graph_capture(fn):
-    """Record fn() as a CUDA graph; return a replay that relaunches it on the current stream.
-
-    The recording gets a private memory pool: memory that the step frees
-    while being recorded returns there, never to arrays outside the graph,
-    which a replay would otherwise overwrite.
-    """
-    import cupy
-
-    pool = cupy.cuda.MemoryPool()
-    stream = cupy.cuda.Stream(non_blocking=True)
-    cupy.cuda.get_current_stream().synchronize()  # the static buffers are filled
-    with cupy.cuda.using_allocator(pool.malloc), stream:
-        fn()  # compile and load every kernel before recording
-        stream.synchronize()
-        try:
-            stream.begin_capture()
-            try:
-                outs = fn()
-            finally:
-                graph = stream.end_capture()
-        except Exception as exc:  # noqa: BLE001 - a library call that cannot be captured
-            log.warning("CUDA graph capture of the step failed (%s: %s); it runs without a graph",
-                        type(exc).__name__, exc)
-            return fn  # still correct: fn reads the static buffers and returns new arrays
-    stream.synchronize()
-
-    def replay():
-        graph.launch()  # the current stream: ordered after the copies into the buffers
-        return outs
-
-    replay.keep = (pool, stream, graph)
-    return replay
 
 
 class CuPyBackend(Backend):
@@ -109,12 +91,14 @@ class CuPyBackend(Backend):
             count = cupy.cuda.runtime.getDeviceCount()
             x = cupy.arange(4, dtype=cupy.float32)
             total = float((x * x).sum())
-        except Exception as exc:  # noqa: BLE001 - CUDARuntimeError and friends
+            a = cupy.ones((2, 2), dtype=cupy.float32)
+            product = float((a @ a).sum())  # cuBLAS: a missing or mismatched libcublas fails here
+        except Exception as exc:  # noqa: BLE001 - CUDARuntimeError, CUBLASError and friends
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return Probe(False, f"installed, but no usable CUDA device ({type(exc).__name__}: {first})",
                          version=version)
-        if total != 14.0:
-            return Probe(False, "cupy computed 0+1+4+9 wrongly", version=version)
+        if total != 14.0 or product != 8.0:
+            return Probe(False, "cupy computed a small sum or matrix product wrongly", version=version)
         return Probe(True, devices=tuple(f"cuda:{i}" for i in range(count)), version=version, is_gpu=True)
 
     def _setup(self, device):
@@ -123,14 +107,17 @@ class CuPyBackend(Backend):
 
         index = int(str(device).removeprefix("cuda:")) if device is not None else 0
         dev = cupy.cuda.Device(index)
-        dev.use()
         with dev:
             cupy.empty(1)  # fail now on a bad device id
+        self._compiled = {}
         return xp, dev
 
     @property
     def is_gpu(self) -> bool:
         return True
+
+    def device_context(self):
+        return self.device  # a cupy.cuda.Device: entering it makes it current, leaving restores
 
     def asarray(self, host, dtype=None):
         import cupy
@@ -143,26 +130,43 @@ class CuPyBackend(Backend):
             return cupy.asarray(host)
 
     def to_numpy(self, x):
-        return x.get()
+        with self.device:
+            return x.get()
 
     def synchronize(self) -> None:
         self.device.synchronize()
 
     def memory_stats(self):
+        """The default pool's figures and the device's own: the pool misses the cuBLAS
+        workspace, CUDA contexts, other pools and other processes."""
         import cupy
 
-        pool = cupy.get_default_memory_pool()
-        return {"in_use_bytes": pool.used_bytes(), "peak_bytes": pool.total_bytes()}
+        with self.device:
+            pool = cupy.get_default_memory_pool()
+            free, total = self.device.mem_info
+            return {"in_use_bytes": pool.used_bytes(), "peak_bytes": pool.total_bytes(),
+                    "device_used_bytes": total - free, "device_total_bytes": total}
 
     def compile(self, step):
-        import cupy
+        """The fused, in-place step with its batch buffers (backends/cupy_step.py), made once per
+        optimizer, activation and L2 and kept: later fits reuse kernels and buffers."""
+        from backends.cupy_step import compile_step
 
-        from mlp_backends import nn
-        from mlp_backends.static_step import StaticStep
-
-        rebuild = getattr(step, "rebuild", None)
-        if rebuild is None:
+        if getattr(step, "rebuild", None) is None:
             return step
-        fused = rebuild(kern=nn.kernels(_fusable_cupy(), step.config["activation"], wrap=_fuse))
-        return StaticStep(fused, self.xp, copy=cupy.copyto, clone=lambda x: x.copy(),
-                          capture=_cuda_graph_capture)
+        config = step.config
+        # Per thread too: two threads training at once must not share batch buffers.
+        key = (config["optimizer"], config["activation"], config["l2"], config["update"], threading.get_ident())
+        try:
+            hash(key)
+        except TypeError:  # an optimizer that is not a frozen dataclass: no reuse
+            key = None
+        if key is not None and key in self._compiled:
+            return self._compiled[key]
+        with self.device:
+            fast = compile_step(step, _fusable_cupy(), _fuse)
+        if key is not None:
+            if len(self._compiled) >= 8:
+                self._compiled.clear()
+            self._compiled[key] = fast
+        return fast

@@ -99,6 +99,12 @@ def block_plan(params, empty):
     return plan
 
 
+def sgd(m, p, g, lr):
+    # p - lr * g (InPlaceOptimizer splits these two, to judge the batch on lr * g in between)
+    m.multiply(g, lr, out=g)
+    m.subtract(p, g, out=p)
+
+
 def momentum(m, p, g, v, lr, mu):
     # v = mu * v + g
     m.multiply(v, mu, out=v)

@@ -71,6 +71,11 @@ def softmax_delta(xp, log_p, Y, n):
     return (xp.exp(log_p) - Y) / n
 
 
+def log_likelihood(xp, log_p, Y):
+    """sum(Y * log_p): the batch's log-likelihood, from log-softmax; -1/n of it is the mean cross-entropy."""
+    return xp.sum(Y * log_p)
+
+
 @dataclass(frozen=True)
 class Kernels:
     """The elementwise pieces of a training step, each a function of arrays only.
@@ -84,18 +89,37 @@ class Kernels:
     activate: Callable  # (z, b) -> f(z + b): the bias add and the activation in one pass
     activation_grad: Callable  # (a, g) -> g * f'(z), with a = f(z)
     softmax_delta: Callable  # (log_p, Y, n) -> (softmax - Y) / n
+    log_likelihood: Callable | None = None  # (log_p, Y) -> sum(Y * log_p); None: computed as written
 
 
 def kernels(xp, activation: str, wrap: Callable | None = None) -> Kernels:
-    """Kernels for one activation; `wrap` (default: none) is applied to each function."""
+    """Kernels for one activation; `wrap` (default: none) is applied to each function.
+
+    Each function's `__name__` is a C identifier naming what it computes
+    ("mlp_relu_bias", ...): CuPy's fuse names its kernel after the function,
+    and refuses a lambda's "<lambda>".
+    """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+    def bias(z, b):
+        return activate(xp, activation, z + b)
+
+    def grad(a, g):
+        return activation_grad(xp, activation, a, g)
+
+    def softmax_minus_target(log_p, Y, n):
+        return softmax_delta(xp, log_p, Y, n)
+
+    def likelihood(log_p, Y):
+        return log_likelihood(xp, log_p, Y)
+
+    for fn, name in ((bias, f"mlp_{activation}_bias"), (grad, f"mlp_{activation}_grad"),
+                     (softmax_minus_target, "mlp_softmax_minus_target"), (likelihood, "mlp_log_likelihood")):
+        fn.__name__ = fn.__qualname__ = name
     wrap = wrap or (lambda f: f)
-    return Kernels(
-        activate=wrap(lambda z, b: activate(xp, activation, z + b)),
-        activation_grad=wrap(lambda a, g: activation_grad(xp, activation, a, g)),
-        softmax_delta=wrap(lambda log_p, Y, n: softmax_delta(xp, log_p, Y, n)),
-    )
+    return Kernels(activate=wrap(bias), activation_grad=wrap(grad), softmax_delta=wrap(softmax_minus_target),
+                   log_likelihood=wrap(likelihood))
 
 
 def one_hot(xp, labels, num_classes: int, dtype):
@@ -159,7 +183,8 @@ def loss_and_grads(xp, params, X, Y, activation: str, l2: float = 0.0, n=None,
     n = X.shape[0] if n is None else n
     logits, inputs = forward(xp, params, X, activation, kern)
     log_p = log_softmax(xp, logits)
-    loss = xp.sum(Y * log_p) / -n  # the same number as -(sum / n), one 0-d operation fewer
+    total = kern.log_likelihood(log_p, Y) if kern and kern.log_likelihood else log_likelihood(xp, log_p, Y)
+    loss = total / -n  # the same number as -(total / n), one 0-d operation fewer
     delta = kern.softmax_delta(log_p, Y, n) if kern else softmax_delta(xp, log_p, Y, n)
     grads = backward(xp, params, inputs, delta, activation, kern)
     if l2:

@@ -2,10 +2,7 @@
 
 - NumPy's compiled step (lean reductions) is bit-identical to the plain one.
 - The elementwise-kernel path (what CuPy fuses) agrees on every backend.
-- StaticStep, the buffer plumbing behind CuPy's CUDA-graph replay, agrees on
-  NumPy with a stand-in capture that behaves as a graph does (same output
-  arrays, overwritten on each replay).
-- On a machine with a GPU, CuPy's real fused + captured step agrees too.
+- CuPy's fused step: tests/test_cupy_step.py.
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ import numpy as np
 import pytest
 
 from mlp_backends import get_backend, list_backends, nn, optim, train
-from mlp_backends.static_step import StaticStep
 from conftest import step_problem, tolerance
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05, nesterov=True), "adam": optim.Adam(0.01)}
@@ -86,77 +82,10 @@ def _check_kernel_path(be, dtype, activation):
     kerneled = plain.rebuild(kern=nn.kernels(be.xp, activation, wrap=counting))
     got = _train(kerneled, be, params, optim.Adam(0.01), X, Y, epochs=1)
     want = _train(plain, be, params, optim.Adam(0.01), X, Y, epochs=1)
-    assert len(set(calls)) == 3, "activation, its derivative and softmax-delta must each run as a kernel"
+    assert len(set(calls)) == 4, "activation, derivative, softmax-delta and likelihood must each run as a kernel"
     for g, w in zip(got[0], want[0]):
         np.testing.assert_allclose(g, w, **tolerance(dtype))
     np.testing.assert_allclose(got[1], want[1], **tolerance(dtype))
-
-
-def _graph_like_capture(fn):
-    """What a CUDA graph does, on NumPy: replays write into the recorded outputs.
-
-    (NumPy's reductions give scalars; CuPy's, like a graph's outputs, 0-d arrays.)"""
-    params, state, loss, hits = fn()
-    outs = params, state, np.asarray(loss), np.asarray(hits)
-
-    def replay():
-        new = fn()
-        flat_old = list(outs[0]) + [a for g in outs[1] for a in g] + [outs[2], outs[3]]
-        flat_new = list(new[0]) + [a for g in new[1] for a in g] + [new[2], new[3]]
-        for old, fresh in zip(flat_old, flat_new):
-            np.copyto(old, fresh)
-        return outs
-
-    return replay
-
-
-@pytest.mark.parametrize("opt", list(OPTIMIZERS))
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_static_step_replays_agree_with_the_plain_step(opt, dtype):
-    be = get_backend("numpy")
-    params, X, Y = step_problem(be, dtype)
-    plain = train.make_step(be.xp, OPTIMIZERS[opt], "tanh", 0.0)
-    static = StaticStep(plain, be.xp, copy=np.copyto, clone=np.copy, capture=_graph_like_capture)
-    got = _train(static, be, params, OPTIMIZERS[opt], X, Y)
-    want = _train(plain, be, params, OPTIMIZERS[opt], X, Y)
-    # Six steps: the first records, full batches replay, the short batch runs plain.
-    assert static.replays == 4
-    for g, w in zip(got[0], want[0]):
-        np.testing.assert_allclose(g, w, **tolerance(dtype))
-    np.testing.assert_allclose(got[1], want[1], **tolerance(dtype))
-
-
-def test_static_step_outputs_survive_later_replays():
-    be = get_backend("numpy")
-    params, X, Y = step_problem(be, "float64")
-    opt = optim.Momentum(0.05)
-    static = StaticStep(train.make_step(be.xp, opt, "relu", 0.0), be.xp, copy=np.copyto,
-                        clone=np.copy, capture=_graph_like_capture)
-    first, state, _, _ = static(params, opt.init(be.xp, params), X[:16], Y[:16], 1)
-    kept = [p.copy() for p in first]
-    static(first, state, X[16:32], Y[16:32], 2)
-    for p, k in zip(first, kept):
-        np.testing.assert_array_equal(p, k)  # what train.run keeps as "before" stays intact
-
-
-CUPY = {i.name: i for i in list_backends()}.get("cupy")
-
-
-@pytest.mark.skipif(CUPY is None or not CUPY.usable, reason=f"cupy: {CUPY.reason if CUPY else 'not registered'}")
-@pytest.mark.parametrize("opt", list(OPTIMIZERS))
-@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
-def test_cupy_fused_graph_step_agrees_with_the_plain_step(opt, activation):
-    be = get_backend("cupy")
-    params, X, Y = step_problem(be, "float32")
-    plain = train.make_step(be.xp, OPTIMIZERS[opt], activation, 0.0)
-    fast = be.compile(plain)
-    got = _train(fast, be, params, OPTIMIZERS[opt], X, Y)
-    want = _train(plain, be, params, OPTIMIZERS[opt], X, Y)
-    assert fast.replays == 4
-    for g, w in zip(got[0], want[0]):
-        assert g.dtype == np.float32, "a fused kernel promoted the parameters"
-        np.testing.assert_allclose(g, w, **tolerance("float32"))
-    np.testing.assert_allclose(got[1], want[1], **tolerance("float32"))
 
 
 TORCH = {i.name: i for i in list_backends()}.get("torch")
