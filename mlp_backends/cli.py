@@ -406,12 +406,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_dask() -> None:
+    """Dask's `distributed` logs to its own stderr handler from INFO up (cluster start and
+    stop, lost workers); the training loop reports what matters in one line, so
+    those logs show with --debug only. Dask reads the variable when it is imported."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
+    if "distributed" in sys.modules:
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        _quiet_dask()
     if args.command is None:
         parser.print_help()
         return 2
