@@ -47,7 +47,7 @@ import numpy as np
 from . import nn, train
 from .checkpoint import Progress
 from .errors import BackendError, ClusterError, InputError, InputTypeError, one_line
-from .model import check_labels, host_features
+from .validation import check_labels, to_host
 
 
 class Part(NamedTuple):
@@ -241,7 +241,7 @@ class ClusterTrainer:
         import dask.array as da
 
         client = self.client()
-        host, labels = host_features(X), np.asarray(y)
+        host, labels = to_host(X), np.asarray(y)
         rows = max(1, math.ceil(host.shape[0] / (sum(client.nthreads().values()) or 1)))
         return tuple(client.persist([da.from_array(host, chunks=(rows, -1)), da.from_array(labels, chunks=rows)]))
 
@@ -530,7 +530,7 @@ def _row_blocks(client, model, X, y):
             raise InputTypeError(f"X must be numeric, got dtype {X.dtype}; convert it with X.astype(float)")
         from_host = False
     else:
-        host = host_features(X)
+        host = to_host(X)
         workers = sum(client.nthreads().values()) or 1
         X = da.from_array(host, chunks=(max(1, math.ceil(host.shape[0] / workers)), *host.shape[1:]))
         from_host = True
