@@ -353,7 +353,7 @@ def _close(client, cluster) -> None:
     # Closing logs at INFO (workers retired, comms closed): nothing the user asked about.
     log = logging.getLogger("distributed")
     level = log.level
-    log.setLevel(logging.ERROR)
+    log.setLevel(max(level, logging.ERROR) if level > logging.DEBUG else level)
     try:
         client.close()
         if cluster is not None:
@@ -369,9 +369,10 @@ def _local_cluster(processes: bool):
     from distributed import LocalCluster
 
     cores = dask.system.CPU_COUNT  # Dask's count honours CPU affinity and cgroup limits
-    # A cluster the user did not start says nothing unless it fails (the driver
-    # reports lost work itself); `--debug` in the CLI turns the logs back on.
-    quiet = dict(dashboard_address=None, silence_logs=logging.ERROR)
+    # A cluster the user did not start says nothing unless it fails (the driver reports
+    # lost work itself), unless Dask's logs were asked for at DEBUG (the CLI's --debug).
+    debug = logging.getLogger("distributed").getEffectiveLevel() <= logging.DEBUG
+    quiet = dict(dashboard_address=None, silence_logs=False if debug else logging.ERROR)
     if processes:
         return LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, **quiet)
     return LocalCluster(n_workers=1, threads_per_worker=cores, processes=False, **quiet)

@@ -398,6 +398,47 @@ def test_cli_unreachable_scheduler_exits_2_with_one_line():
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
+@pytest.mark.timeout(120)
+def test_cli_ctrl_c_on_dask_is_one_line_and_exit_130(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "mlp_backends.cli", "train", "--backend", "dask",
+                             "--epochs", "100000", "--checkpoint", str(tmp_path / "ck")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "MLP_BACKEND"})
+    for line in proc.stdout:  # training on the threads cluster has begun
+        if line.startswith("epoch    3/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("mlp-backends: interrupted"), err
+    assert (tmp_path / "ck" / "checkpoint.npz").exists()
+
+
+def test_cli_debug_shows_what_distributed_logs_and_without_it_nothing():
+    args = ("train", "--backend", "dask", "--epochs", "2", "--quiet")
+    quiet, loud = _cli(*args), _cli(*args, "--debug")
+    assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
+    assert quiet.stderr == ""
+    assert "distributed." in loud.stderr
+
+
+def test_the_bench_dask_row_trains_on_a_threads_cluster_through_fit(tmp_path, monkeypatch):
+    import json
+    import math
+
+    from mlp_backends import cli
+
+    monkeypatch.delenv("MLP_BACKEND", raising=False)
+    out = tmp_path / "r.json"
+    assert cli.main(["bench", "--workload", "tiny", "--backends", "dask", "--references", "none",
+                     "--repeats", "2", "--json", str(out)]) == 0
+    rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
+    name = f"dask (local threads cluster, 1 worker, {dask.system.CPU_COUNT} threads)"
+    assert set(rows) == {name, "numpy GEMM floor"}
+    assert rows[name]["floor"] == "numpy GEMM floor" and rows[name]["epoch_s"] > 0
+    assert rows[name]["final_loss"] < math.log(4)  # it trained: below the loss of guessing
+
+
 def test_importing_the_package_does_not_import_dask():
     code = "import sys, mlp_backends; print([m for m in ('dask', 'distributed') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
