@@ -431,7 +431,7 @@ def test_the_bench_dask_row_trains_on_a_threads_cluster_through_fit(tmp_path, mo
     monkeypatch.delenv("MLP_BACKEND", raising=False)
     out = tmp_path / "r.json"
     assert cli.main(["bench", "--workload", "tiny", "--backends", "dask", "--references", "none",
-                     "--repeats", "2", "--json", str(out)]) == 0
+                     "--repeats", "2", "--epochs", "4", "--json", str(out)]) == 0
     rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
     name = f"dask (local threads cluster, 1 worker, {dask.system.CPU_COUNT} threads)"
     assert set(rows) == {name, "numpy GEMM floor"}
