@@ -172,6 +172,7 @@ def add_parts(*parts: Part) -> Part:
 
 # -- on the driver ---------------------------------------------------------------
 POLL = 1.0  # seconds between looks at the cluster while an epoch runs
+ANSWER = 10.0  # seconds the scheduler has to answer a question about its workers
 
 
 class ClusterTrainer:
@@ -225,7 +226,7 @@ class ClusterTrainer:
     def describe(self) -> str:
         """Which cluster, in words: "local threads cluster, 1 worker, 2 threads"."""
         client = self.client()
-        threads = client.nthreads()
+        threads = _threads(client)
         if self._own is None or client is not self._own[0]:
             kind = f"the current client's cluster at {client.scheduler.address}"
         elif self._own[1] is None:
@@ -242,7 +243,7 @@ class ClusterTrainer:
 
         client = self.client()
         host, labels = to_host(X), np.asarray(y)
-        rows = max(1, math.ceil(host.shape[0] / (sum(client.nthreads().values()) or 1)))
+        rows = max(1, math.ceil(host.shape[0] / (sum(_threads(client).values()) or 1)))
         return tuple(client.persist([da.from_array(host, chunks=(rows, -1)), da.from_array(labels, chunks=rows)]))
 
     def close(self) -> None:
@@ -261,7 +262,7 @@ class ClusterTrainer:
             on_divergence="stop", validation_data=None, checkpoint=None, resume=False) -> train.History:
         """Train `model` in place on the cluster; the same contract as `train.run`."""
         client = self.client()
-        self.workers_seen |= set(client.nthreads())
+        self.workers_seen |= set(_threads(client))
         _pin_worker_blas(client)
         return _Run(self, client, model, optimizer, callbacks, on_divergence).train(
             X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
@@ -312,10 +313,10 @@ class ClusterTrainer:
                     raise ClusterError(f"{doing}: the cluster cancelled the work (the scheduler at "
                                        f"{client.scheduler.address} restarted or was lost)") from None
                 try:
-                    workers = set(client.nthreads(callback_timeout=max(POLL, 5.0)))
+                    workers = set(_threads(client))
                     gone = None
-                except (OSError, TimeoutError, distributed.TimeoutError) as exc:
-                    workers, gone = set(), one_line(exc)
+                except ClusterError as exc:
+                    workers, gone = set(), str(exc)
                 seen |= workers
                 if workers:
                     since = None
@@ -325,7 +326,7 @@ class ClusterTrainer:
                     continue
                 future.cancel()
                 if gone is not None:
-                    what = f"the scheduler at {client.scheduler.address} stopped answering ({gone})"
+                    what = f"the scheduler stopped answering ({gone})"
                 elif seen:
                     what = f"every worker was lost ({', '.join(sorted(seen))})"
                 else:
@@ -347,6 +348,16 @@ def transfer_bytes(client) -> int:
 
 def _sent_bytes(dask_worker) -> int:
     return dask_worker.transfer_outgoing_bytes_total
+
+
+def _threads(client) -> dict[str, int]:
+    """{worker address: threads}, asked of the scheduler with a timeout: one that stopped
+    answering is a TimeoutError (or OSError), never a hang."""
+    try:
+        return client.nthreads(callback_timeout=ANSWER)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"the Dask scheduler at {client.scheduler.address} did not answer in "
+                           f"{ANSWER:g} s ({one_line(exc)}); check that it runs") from None
 
 
 def _close(client, cluster) -> None:
@@ -372,7 +383,9 @@ def _local_cluster(processes: bool):
     # A cluster the user did not start says nothing unless it fails (the driver reports
     # lost work itself), unless Dask's logs were asked for at DEBUG (the CLI's --debug).
     debug = logging.getLogger("distributed").getEffectiveLevel() <= logging.DEBUG
-    quiet = dict(dashboard_address=None, silence_logs=False if debug else logging.ERROR)
+    # No dashboard, and its HTTP server (health, metrics) on a free port, not 8787.
+    quiet = dict(dashboard_address=":0", scheduler_kwargs={"dashboard": False},
+                 silence_logs=False if debug else logging.ERROR)
     if processes:
         return LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, **quiet)
     return LocalCluster(n_workers=1, threads_per_worker=cores, processes=False, **quiet)
@@ -389,6 +402,7 @@ class _PinBlas:
     the workers on one machine) do not oversubscribe the cores. Undone at teardown."""
 
     name = "mlp_backends-pin-blas"
+    idempotent = True  # registered by every fit; kept, not replaced, where it already is
 
     def setup(self, worker):
         from threadpoolctl import threadpool_limits
@@ -532,7 +546,7 @@ def _row_blocks(client, model, X, y):
         from_host = False
     else:
         host = to_host(X)
-        workers = sum(client.nthreads().values()) or 1
+        workers = sum(_threads(client).values()) or 1
         X = da.from_array(host, chunks=(max(1, math.ceil(host.shape[0] / workers)), *host.shape[1:]))
         from_host = True
     if X.ndim != 2 or X.shape[1] != d:

@@ -398,6 +398,13 @@ def test_cli_unreachable_scheduler_exits_2_with_one_line():
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
+def test_cli_unknown_address_scheme_exits_2_with_one_line():
+    out = _cli("train", "--backend", "dask", "--scheduler", "http://127.0.0.1:8786", "--epochs", "1")
+    assert out.returncode == 2, out.stderr
+    assert "is not a scheduler address; use SCHEME://HOST:PORT" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
 @pytest.mark.timeout(120)
 def test_cli_ctrl_c_on_dask_is_one_line_and_exit_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "mlp_backends.cli", "train", "--backend", "dask",
