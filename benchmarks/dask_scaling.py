@@ -11,8 +11,10 @@ For each worker count: a fresh LocalCluster of single-threaded worker
 processes with `--memory-limit` each, `--epochs` epochs of the article's
 full-batch gradient descent, the first dropped as warm-up. `--repeats` passes
 over the worker counts, alternating; reported: the median of all kept epochs,
-the cluster's peak process memory (dask's MemorySampler), whether a worker
-died. Ratios are taken within the run.
+the cluster's peak process memory (dask's MemorySampler), the bytes the
+workers sent per epoch (Dask's own counter `transfer_outgoing_bytes_total`,
+to each other and to the driver; the median over the kept epochs), whether
+a worker died. Ratios are taken within the run.
 
     python benchmarks/dask_scaling.py                 # 0.72 GiB of float32, 400 MiB per worker
     python benchmarks/dask_scaling.py --workers 1 2 4 --rows 8000000
@@ -51,6 +53,16 @@ def one_setting(workers: int, args) -> dict:
     from distributed.diagnostics import MemorySampler
 
     from mlp_backends import MLP
+    from mlp_backends.distributed import transfer_bytes
+
+    sent = []
+
+    class CountTraffic:  # Dask's own transfer counters, read at every epoch's end
+        def on_train_begin(self, model):
+            sent.append(transfer_bytes(client))
+
+        def on_epoch_end(self, model, logs):
+            sent.append(transfer_bytes(client))
 
     X, y = make_data(args.rows, args.features, args.classes, args.chunk, args.seed)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -62,14 +74,16 @@ def one_setting(workers: int, args) -> dict:
         cpu_before = sum(client.run(_cpu_seconds).values())
         with sampler.sample("train", interval=0.2):
             history = model.fit(X, y, epochs=args.epochs, batch_size=None, optimizer="sgd",
-                                learning_rate=0.5)
+                                learning_rate=0.5, callbacks=[CountTraffic()])
         # CPU the workers got per second of training: on a shared machine, the cores really had.
         cpu = sum(client.run(_cpu_seconds).values()) - cpu_before
         cores = cpu / sum(history.time)
         peak = max(nbytes for _, nbytes in sampler.samples["train"])  # process memory, all workers
         died = pids != set(client.run(os.getpid).values())
     times = history.time[1:]
+    traffic = list(np.diff(sent)[1:])  # the first epoch is warm-up here too
     return {"workers": workers, "median": statistics.median(times), "times": times, "cores": cores,
+            "traffic": traffic,
             "cpu_per_epoch": cpu / len(history.time),
             "loss": history.loss, "accuracy": history.accuracy[-1], "peak": peak, "died": died}
 
@@ -104,15 +118,16 @@ def main() -> None:
         results.append({**mine[0], "times": times, "median": statistics.median(times),
                         "peak": max(r["peak"] for r in mine), "died": any(r["died"] for r in mine),
                         "cores": statistics.mean(r["cores"] for r in mine),
+                        "traffic": [b for r in mine for b in r["traffic"]],
                         "cpu_per_epoch": statistics.mean(r["cpu_per_epoch"] for r in mine)})
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     base = results[0]["median"]
     print(f"{'workers':>7}  {'epoch s (median)':>16}  {'speedup':>7}  {'rows/s':>10}  {'cores used':>10}  {'CPU s/epoch':>11}  "
-          f"{'peak cluster MiB':>16}  worker died  loss first -> last")
+          f"{'peak cluster MiB':>16}  {'KB sent/epoch':>13}  worker died  loss first -> last")
     for r in results:
         print(f"{r['workers']:>7}  {r['median']:>16.2f}  {base / r['median']:>7.2f}  "
               f"{args.rows / r['median']:>10.3g}  {r['cores']:>10.2f}  {r['cpu_per_epoch']:>11.2f}  {r['peak'] / 2**20:>16.0f}  "
-              f"{str(r['died']):>11}  "
+              f"{statistics.median(r['traffic']) / 1e3:>13.1f}  {str(r['died']):>11}  "
               f"{r['loss'][0]:.4f} -> {r['loss'][-1]:.4f}")
         print(f"         epochs (s): {', '.join(f'{t:.2f}' for t in r['times'])}")
     same = all(np.allclose(r["loss"], results[0]["loss"], rtol=1e-5) for r in results)

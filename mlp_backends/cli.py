@@ -466,12 +466,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dask_logs(debug: bool) -> None:
+    """Dask's `distributed` logs to its own stderr handler from INFO up (cluster start and
+    stop, lost workers); the training loop reports what matters in one line, so
+    those logs show with --debug only (all of them, DEBUG included). Dask reads the
+    variable when it is imported."""
+    level = "debug" if debug else "critical"
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", level)
+    if "distributed" in sys.modules:
+        logging.getLogger("distributed").setLevel(level.upper())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    _dask_logs(debug)
     if args.command is None:
         parser.print_help()
         return 2

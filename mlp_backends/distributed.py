@@ -45,8 +45,9 @@ from typing import NamedTuple
 import numpy as np
 
 from . import nn, train
+from .checkpoint import Progress
 from .errors import BackendError, ClusterError, InputError, InputTypeError, one_line
-from .model import check_labels, host_features
+from .validation import check_labels, to_host
 
 
 class Part(NamedTuple):
@@ -107,12 +108,21 @@ def block_gradients(params, xb, yb, *, k, activation, dtype, n, spec) -> Part:
     return Part(loss_h, hits_h, [backend.to_numpy(g) for g in grads], frozenset([backend.name]))
 
 
-def block_epoch(params, state, xb, yb, *, optimizer, t0, batch, shuffle, seed, k, activation, l2,
+def _piece(xb, yb, *, seed, parts: int, part: int):
+    """Rows of one block in the `part`-th of `parts` random parts (seeded): what one
+    mini-batch task takes from this block in an epoch. Cut where the block lives."""
+    rows = np.random.default_rng(seed).permutation(xb.shape[0])[part::parts]
+    return xb[rows], yb[rows]
+
+
+def block_epoch(params, state, pieces, *, optimizer, t0, batch, shuffle, seed, k, activation, l2,
                 dtype, n, spec) -> Part:
-    """One epoch of mini-batch steps on this block alone; returns row-weighted params and state."""
+    """One epoch of mini-batch steps on this task's rows alone (`pieces`: (X, y) row sets,
+    joined here); returns the parameters and optimizer state weighted by its share of rows."""
     backend = _worker_backend(spec)
     xp = backend.xp
-    X, Y = _features(backend, xb, dtype), _targets(backend, yb, k, dtype)
+    X = xp.concat([_features(backend, xb, dtype) for xb, _ in pieces], axis=0)
+    Y = xp.concat([_targets(backend, yb, k, dtype) for _, yb in pieces], axis=0)
     # The compiled step may write into P and S (NumPy's in-place update), and `params` and
     # `state` are one object shared by every block on this worker: train copies of them.
     P = [backend.asarray(np.array(p, dtype=dtype), dtype) for p in params]
@@ -162,6 +172,7 @@ def add_parts(*parts: Part) -> Part:
 
 # -- on the driver ---------------------------------------------------------------
 POLL = 1.0  # seconds between looks at the cluster while an epoch runs
+ANSWER = 10.0  # seconds the scheduler has to answer a question about its workers
 
 
 class ClusterTrainer:
@@ -212,6 +223,29 @@ class ClusterTrainer:
         self._finalizer = weakref.finalize(self, _close, client, cluster)
         return client
 
+    def describe(self) -> str:
+        """Which cluster, in words: "local threads cluster, 1 worker, 2 threads"."""
+        client = self.client()
+        threads = _threads(client)
+        if self._own is None or client is not self._own[0]:
+            kind = f"the current client's cluster at {client.scheduler.address}"
+        elif self._own[1] is None:
+            kind = f"scheduler {self.backend.address}"
+        else:
+            kind = "local process cluster" if self.backend.processes else "local threads cluster"
+        return (f"{kind}, {len(threads)} worker{'s' * (len(threads) != 1)}, "
+                f"{sum(threads.values())} threads")
+
+    def hold(self, X, y):
+        """Host X and y as Dask arrays persisted on the cluster, one row block per worker
+        thread (as `fit` cuts host data): many fits on them send the data once."""
+        import dask.array as da
+
+        client = self.client()
+        host, labels = to_host(X), np.asarray(y)
+        rows = max(1, math.ceil(host.shape[0] / (sum(_threads(client).values()) or 1)))
+        return tuple(client.persist([da.from_array(host, chunks=(rows, -1)), da.from_array(labels, chunks=rows)]))
+
     def close(self) -> None:
         """Close the client and the local cluster this object started, if any."""
         if self._finalizer is not None:
@@ -227,13 +261,12 @@ class ClusterTrainer:
     def fit(self, model, X, y, *, optimizer, epochs, batch_size, shuffle, seed, callbacks=(),
             on_divergence="stop", validation_data=None, checkpoint=None, resume=False) -> train.History:
         """Train `model` in place on the cluster; the same contract as `train.run`."""
-        if checkpoint is not None:
-            raise InputError("checkpoints are not supported on the dask backend yet; train without checkpoint=")
         client = self.client()
-        self.workers_seen |= set(client.nthreads())
+        self.workers_seen |= set(_threads(client))
         _pin_worker_blas(client)
         return _Run(self, client, model, optimizer, callbacks, on_divergence).train(
-            X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed)
+            X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+            validation_data=validation_data, checkpoint=checkpoint, resume=resume)
 
     def predict_proba(self, model, X):
         """Lazy Dask array of softmax probabilities, computed block by block where X lives."""
@@ -280,10 +313,10 @@ class ClusterTrainer:
                     raise ClusterError(f"{doing}: the cluster cancelled the work (the scheduler at "
                                        f"{client.scheduler.address} restarted or was lost)") from None
                 try:
-                    workers = set(client.nthreads(callback_timeout=max(POLL, 5.0)))
+                    workers = set(_threads(client))
                     gone = None
-                except (OSError, TimeoutError, distributed.TimeoutError) as exc:
-                    workers, gone = set(), one_line(exc)
+                except ClusterError as exc:
+                    workers, gone = set(), str(exc)
                 seen |= workers
                 if workers:
                     since = None
@@ -293,7 +326,7 @@ class ClusterTrainer:
                     continue
                 future.cancel()
                 if gone is not None:
-                    what = f"the scheduler at {client.scheduler.address} stopped answering ({gone})"
+                    what = f"the scheduler stopped answering ({gone})"
                 elif seen:
                     what = f"every worker was lost ({', '.join(sorted(seen))})"
                 else:
@@ -305,10 +338,39 @@ class ClusterTrainer:
             raise
 
 
+def transfer_bytes(client) -> int:
+    """Bytes the cluster's workers have sent so far, to each other and to clients (Dask's own
+    counter, `Worker.transfer_outgoing_bytes_total`, summed over the live workers). The
+    difference across epochs is the training's traffic; data sent inside task graphs
+    (such as the parameters, driver -> scheduler -> one worker) is not in it."""
+    return int(sum(client.run(_sent_bytes).values()))
+
+
+def _sent_bytes(dask_worker) -> int:
+    return dask_worker.transfer_outgoing_bytes_total
+
+
+def _threads(client) -> dict[str, int]:
+    """{worker address: threads}, asked of the scheduler with a timeout: one that stopped
+    answering is a TimeoutError (or OSError), never a hang."""
+    try:
+        return client.nthreads(callback_timeout=ANSWER)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"the Dask scheduler at {client.scheduler.address} did not answer in "
+                           f"{ANSWER:g} s ({one_line(exc)}); check that it runs") from None
+
+
 def _close(client, cluster) -> None:
-    client.close()
-    if cluster is not None:
-        cluster.close()
+    # Closing logs at INFO (workers retired, comms closed): nothing the user asked about.
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(max(level, logging.ERROR) if level > logging.DEBUG else level)
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    finally:
+        log.setLevel(level)
 
 
 def _local_cluster(processes: bool):
@@ -318,9 +380,12 @@ def _local_cluster(processes: bool):
     from distributed import LocalCluster
 
     cores = dask.system.CPU_COUNT  # Dask's count honours CPU affinity and cgroup limits
-    # A cluster the user did not start says nothing unless it fails (the driver
-    # reports lost work itself); `--debug` in the CLI turns the logs back on.
-    quiet = dict(dashboard_address=None, silence_logs=logging.ERROR)
+    # A cluster the user did not start says nothing unless it fails (the driver reports
+    # lost work itself), unless Dask's logs were asked for at DEBUG (the CLI's --debug).
+    debug = logging.getLogger("distributed").getEffectiveLevel() <= logging.DEBUG
+    # No dashboard, and its HTTP server (health, metrics) on a free port, not 8787.
+    quiet = dict(dashboard_address=":0", scheduler_kwargs={"dashboard": False},
+                 silence_logs=False if debug else logging.ERROR)
     if processes:
         return LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, **quiet)
     return LocalCluster(n_workers=1, threads_per_worker=cores, processes=False, **quiet)
@@ -337,6 +402,7 @@ class _PinBlas:
     the workers on one machine) do not oversubscribe the cores. Undone at teardown."""
 
     name = "mlp_backends-pin-blas"
+    idempotent = True  # registered by every fit; kept, not replaced, where it already is
 
     def setup(self, worker):
         from threadpoolctl import threadpool_limits
@@ -355,44 +421,40 @@ def _pin_worker_blas(client) -> None:
 
 
 class _Run:
-    """One `fit` on the cluster."""
+    """One `fit` on the cluster: the epoch loop on the driver."""
 
     def __init__(self, trainer, client, model, optimizer, callbacks, on_divergence):
         self.trainer, self.client, self.model, self.optimizer = trainer, client, model, optimizer
         self.callbacks, self.on_divergence = list(callbacks), on_divergence
 
-    def train(self, X, y, *, epochs, batch_size, shuffle, seed) -> train.History:
-        import dask
-        from dask.sizeof import sizeof
-
+    def train(self, X, y, *, epochs, batch_size, shuffle, seed, validation_data=None, checkpoint=None,
+              resume=False) -> train.History:
         model, client, optimizer = self.model, self.client, self.optimizer
-        backend, xp = model.backend, model.backend.xp
-        history = train.History()
-        common = dict(k=model.sizes[-1], activation=model.activation, dtype=model.dtype, spec=backend.workers)
+        xp = model.backend.xp
         X, y, xs, ys, rows = _row_blocks(client, model, X, y)
+        validation = self._validation(validation_data)
         n = sum(rows)
         full = batch_size is None or batch_size >= n
-        state = optimizer.init(xp, model.params)
-        t = 0
         # Block shuffles are seeded by (seed, epoch, block): the same on any cluster.
-        base_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        block_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        at = Progress(opt_state=optimizer.init(xp, model.params), rng_state={"block_seed": block_seed})
+        if resume and checkpoint is not None and checkpoint.exists():
+            at = checkpoint.load(model)  # the parameters, the optimizer state, where to go on
+        state, t, block_seed = at.opt_state, at.step, at.rng_state["block_seed"]
+        history = train.History.from_dict(at.history)
         train.begin_training(model, self.callbacks)
-        for epoch in range(epochs):
+        for epoch in range(at.epoch, epochs):
             started = time.perf_counter()
             before = model.params
-            # The parameters go inside the task graph (one key, the same for every block), not
-            # scattered: if the worker holding them dies, the scheduler sends them again.
-            if full:
-                params = dask.delayed(list(model.params), traverse=False)
-                parts = [dask.delayed(block_gradients, pure=False)(params, xb, yb, n=n, **common)
-                         for xb, yb in zip(xs, ys)]
-            else:
-                start = dask.delayed((list(model.params), state), traverse=False)
-                parts = [dask.delayed(block_epoch, pure=False, nout=None)(
-                    start[0], start[1], xb, yb, optimizer=optimizer, t0=t, batch=batch_size,
-                    shuffle=shuffle, seed=[base_seed, epoch, i], l2=model.l2, n=n, **common)
-                    for i, (xb, yb) in enumerate(zip(xs, ys))]
-            total = self.trainer.wait(client, client.compute(_tree(parts)), f"epoch {epoch + 1}")
+            try:
+                if full:
+                    total = self._full_batch(xs, ys, n, f"epoch {epoch + 1}")
+                else:
+                    total, steps = self._local_sgd(xs, ys, rows, n, state, t, batch_size, shuffle,
+                                                   [block_seed, epoch], f"epoch {epoch + 1}")
+            except KeyboardInterrupt:  # Ctrl-C while the cluster computes: the epoch is dropped
+                train.interrupted(model, checkpoint, Progress(epoch, 0, t, {"block_seed": block_seed},
+                                                             history=history.as_dict(), opt_state=state))
             loss = total.loss
             if full:
                 grads = total.arrays
@@ -407,17 +469,70 @@ class _Run:
                 model.params = total.arrays[:L]
                 rest = total.arrays[L:]
                 state = tuple(rest[i:i + L] for i in range(0, len(rest), L))
-                t += max(math.ceil(r / batch_size) for r in rows)
-            backend.worker_backends = set(total.backends)
+                t += steps
+            model.backend.worker_backends = set(total.backends)
             logs = {"epoch": epoch + 1, "loss": loss, "accuracy": total.hits / n,
-                    "time": time.perf_counter() - started, "bytes_to_driver": float(sizeof(total))}
+                    "time": time.perf_counter() - started,
+                    "bytes_to_driver": float(sum(a.nbytes for a in total.arrays))}
+            if validation is not None:
+                logs["val_loss"], logs["val_accuracy"] = model.loss(*validation), model.score(*validation)
             if train.handle_divergence(model, before, logs, self.on_divergence, history):
                 break
             model._opt_state, model._step = state, t
-            if train.end_epoch(model, logs, self.callbacks, history):
+            stop = train.end_epoch(model, logs, self.callbacks, history)
+            if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == epochs or stop):
+                checkpoint.save(model, Progress(epoch + 1, 0, t, {"block_seed": block_seed},
+                                                history=history.as_dict(), opt_state=state))
+            if stop:
                 break
         train.end_training(model, self.callbacks, history)
         return history
+
+    def _validation(self, data):
+        """Validation data on the driver (scored there after every epoch, in memory)."""
+        if data is None:
+            return None
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise InputError("validation_data must be a pair (X_val, y_val)")
+        return tuple(self.trainer.wait(self.client, self.client.compute(a), "reading validation_data")
+                     if self.trainer.holds(a) else a for a in data)
+
+    def _full_batch(self, xs, ys, n, doing) -> Part:
+        import dask
+
+        m = self.model
+        # The parameters go inside the task graph (one key, the same for every block), not
+        # scattered: if the worker holding them dies, the scheduler sends them again.
+        params = dask.delayed(list(m.params), traverse=False)
+        parts = [dask.delayed(block_gradients, pure=False)(params, xb, yb, n=n, **self._common())
+                 for xb, yb in zip(xs, ys)]
+        return self.trainer.wait(self.client, self.client.compute(_tree(parts)), doing)
+
+    def _local_sgd(self, xs, ys, rows, n, state, t, batch, shuffle, seed, doing) -> tuple[Part, int]:
+        """Each task trains on 1/B of every block's rows, drawn afresh each epoch (with shuffle)."""
+        import dask
+
+        m = self.model
+        start = dask.delayed((list(m.params), state), traverse=False)
+        B = len(xs)
+        if shuffle and B > 1:
+            # pieces[j][i]: the i-th of B random parts of block j, cut where block j lives.
+            pieces = [[dask.delayed(_piece, pure=False)(xb, yb, seed=[*seed, j], parts=B, part=i)
+                       for i in range(B)] for j, (xb, yb) in enumerate(zip(xs, ys))]
+            groups = [[pieces[j][i] for j in range(B)] for i in range(B)]
+            sizes = [sum(len(range(i, r, B)) for r in rows) for i in range(B)]
+        else:
+            groups = [[(xb, yb)] for xb, yb in zip(xs, ys)]
+            sizes = rows
+        parts = [dask.delayed(block_epoch, pure=False)(
+            start[0], start[1], group, optimizer=self.optimizer, t0=t, batch=batch, shuffle=shuffle,
+            seed=[*seed, i], l2=m.l2, n=n, **self._common()) for i, group in enumerate(groups)]
+        total = self.trainer.wait(self.client, self.client.compute(_tree(parts)), doing)
+        return total, max(math.ceil(r / batch) for r in sizes)
+
+    def _common(self) -> dict:
+        m = self.model
+        return dict(k=m.sizes[-1], activation=m.activation, dtype=m.dtype, spec=m.backend.workers)
 
 
 def _row_blocks(client, model, X, y):
@@ -430,8 +545,8 @@ def _row_blocks(client, model, X, y):
             raise InputTypeError(f"X must be numeric, got dtype {X.dtype}; convert it with X.astype(float)")
         from_host = False
     else:
-        host = host_features(X)
-        workers = sum(client.nthreads().values()) or 1
+        host = to_host(X)
+        workers = sum(_threads(client).values()) or 1
         X = da.from_array(host, chunks=(max(1, math.ceil(host.shape[0] / workers)), *host.shape[1:]))
         from_host = True
     if X.ndim != 2 or X.shape[1] != d:
@@ -451,9 +566,22 @@ def _row_blocks(client, model, X, y):
         raise InputError(f"y must be {X.shape[0]} labels or one-hot rows of {k} columns "
                          f"(one per sample of X), got shape {tuple(y.shape)}")
     y = y.rechunk({0: X.chunks[0], **({1: -1} if y.ndim == 2 else {})})
-    X, y = client.persist([X, y]) if from_host else (X, client.persist(y))
-    # The caller holds X and y: persisted blocks live only as long as their collection.
-    return X, y, X.to_delayed().ravel().tolist(), y.to_delayed().ravel().tolist(), list(X.chunks[0])
+    if from_host:
+        X = client.persist(X)
+    xs = X.to_delayed().ravel().tolist()
+    # Each block's labels are kept on the worker of its rows (moved there once), so that
+    # an epoch's tasks read both where they are.
+    import dask
+
+    ys = client.persist([dask.delayed(_beside, pure=True)(xb, yb)
+                         for xb, yb in zip(xs, y.to_delayed().ravel().tolist())])
+    # The caller holds X and ys: persisted blocks live only as long as their references.
+    return X, ys, xs, ys, list(X.chunks[0])
+
+
+def _beside(xb, yb):
+    """yb, computed where xb is (the scheduler runs a task next to its largest input)."""
+    return yb
 
 
 def _tree(parts: list, split_every: int = 8):

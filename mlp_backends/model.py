@@ -19,7 +19,7 @@ from .backend import Backend
 from .checkpoint import Checkpoint
 from .errors import DeviceMemoryError, InputError, InputTypeError
 from .registry import get_backend
-from .validation import check_labels, check_param, check_params
+from .validation import check_param, check_params
 
 DTYPES = validation.DTYPES
 INITS = validation.PARAMETERS["init"].choices
@@ -351,8 +351,3 @@ class MLP:
         return (f"MLP({self.sizes[0]}, {hidden[0] if len(hidden) == 1 else hidden}, {self.sizes[-1]}, "
                 f"activation={self.activation!r}, backend={self.backend.spec!r}, dtype={self.dtype!r})")
 
-
-def host_features(X) -> np.ndarray:
-    """Anything array-like that is not a backend's own array -> numeric host array (no copy
-    when it already is one); InputTypeError when it cannot be read as numbers."""
-    return validation.to_host(X)

@@ -286,7 +286,7 @@ def run(
                 loss_sum = loss_sum + loss * Xb.shape[0]
                 correct = correct + hits
                 if sigint.requested:
-                    _interrupted(model, checkpoint, Progress(
+                    interrupted(model, checkpoint, Progress(
                         epoch, b + 1, t, rng_state, *read_scalars(backend, [loss_sum, correct]),
                         history.as_dict(), state, callback_states(model, callbacks)))
             figures = [loss_sum / n, correct / n]
@@ -399,7 +399,9 @@ def read_scalars(backend, scalars) -> list[float]:
     return [float(v) for v in backend.to_numpy(backend.xp.stack(scalars))]
 
 
-def _interrupted(model, checkpoint, progress: Progress):
+def interrupted(model, checkpoint, progress: Progress):
+    """Ctrl-C: save `progress` (when there is a checkpoint) and raise TrainingInterrupted
+    saying where training stopped and how to go on."""
     where = f"epoch {progress.epoch + 1}, after step {progress.step}"
     if checkpoint is None:
         raise TrainingInterrupted(f"interrupted in {where}; the model holds the parameters of that step "

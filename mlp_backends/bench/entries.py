@@ -64,6 +64,44 @@ class LibraryEntry(Entry):
         return history.time[-1]
 
 
+class PlacedEntry(Entry):
+    """mlp_backends on a backend that trains elsewhere (`backend.trainer()`, e.g. a Dask
+    cluster): the public `fit`, one epoch per call, its own epoch clock. Its workers
+    compute with NumPy, so its ratio is taken against NumPy's floor.
+
+    Dask trains mini-batches as local SGD (every row block runs its own steps, the
+    driver averages once per epoch): the same data and batch, not the same algorithm.
+    The data go to the cluster once, here, not in every timed epoch.
+    """
+
+    kind = "library"
+    floor_of = "numpy GEMM floor"
+
+    def __init__(self, backend, w: Workload, X, y, dtype: str):
+        from ..model import MLP
+
+        self.backend, self.w = backend, w
+        self.model = MLP(w.sizes[0], w.sizes[1:-1], w.sizes[-1], w.activation,
+                         backend=backend, dtype=dtype, seed=0)
+        trainer = backend.trainer()
+        # A trainer that can keep the data where it trains gets them once (Dask: `hold`).
+        self.X, self.y = trainer.hold(X, y) if hasattr(trainer, "hold") else (X, y)
+        where = trainer.describe() if hasattr(trainer, "describe") else backend.spec
+        self.name = f"{backend.name} ({where})"
+        self.count = 0
+        self.last_loss = float("nan")
+
+    def epoch(self) -> float:
+        self.count += 1
+        history = self.model.fit(self.X, self.y, epochs=1, batch_size=self.w.batch, optimizer="sgd",
+                                 learning_rate=self.w.learning_rate, seed=self.count)
+        self.last_loss = history.loss[-1]
+        return history.time[-1]
+
+    def device_memory(self) -> dict | None:
+        return None
+
+
 class FloorEntry(Entry):
     """The GEMM-only floor: one epoch's matrix products on one backend, nothing else."""
 

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .entries import Entry, LibraryEntry
+from .entries import Entry
 from .workloads import Workload
 
 
@@ -41,7 +41,7 @@ def summarize(w: Workload, entries: list[Entry], record: dict, dtype: str) -> li
             in_use = [d.get("in_use_bytes", 0) / 2**20 for d in dev]
             row["device_in_use_mb_per_epoch"] = in_use
             row["device_growth_mb"] = in_use[-1] - in_use[0] if len(in_use) > 1 else 0.0
-        if isinstance(by_name[e.name], LibraryEntry):
+        if e.kind == "library":
             row["final_loss"] = by_name[e.name].last_loss
         rows.append(row)
     return rows
