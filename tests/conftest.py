@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mlp_backends import get_backend, list_backends, registry
+from mlp_backends.testing import tolerance  # noqa: F401 - tests import it from here
 
 def pytest_sessionstart(session):
     """CI names the backends that must run ($MLP_BACKENDS_REQUIRE): a skip there is a failure."""
@@ -26,8 +27,23 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("required backends are not usable: " + "; ".join(missing))
 
 
+def needs(module: str):
+    """Import `module` or skip the test, unless $MLP_BACKENDS_REQUIRE_MODULES names it
+    (CI does, for the optional libraries it installs): then its absence fails."""
+    required = os.environ.get("MLP_BACKENDS_REQUIRE_MODULES", "").split(",")
+    if module in required:
+        return __import__(module)
+    return pytest.importorskip(module, reason=f"{module} is not installed (the onnx extra)")
+
+
 # The strict library's second device proves that nothing falls back to the default device.
 EXTRA_DEVICES = {"array_api_strict": ["array_api_strict:device1"]}
+
+
+def is_own(info) -> bool:
+    """Whether a registered backend is one of this distribution's; an installed third-party
+    plugin (examples/mlx_backend) is tested by its own suite, not by this one's fixtures."""
+    return info.source.endswith("(mlp-backends)")
 
 
 def _backend_params(dtypes):
@@ -36,7 +52,7 @@ def _backend_params(dtypes):
     # parameters are NumPy on the driver and its training needs a cluster, so
     # the array-level suite would only re-test numpy, slowly. It has its own
     # tests (tests/test_distributed.py) against a LocalCluster.
-    for info in (i for i in list_backends() if not i.distributed):
+    for info in (i for i in list_backends() if not i.distributed and is_own(i)):
         specs = [info.name, *EXTRA_DEVICES.get(info.name, [])]
         for spec in specs:
             for dtype in dtypes:
@@ -75,11 +91,6 @@ def step_problem(backend, dtype, sizes=(5, 7, 6, 3), n=40, seed=0):
     Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
     to = lambda a: backend.asarray(a, dtype)  # noqa: E731
     return [to(p) for p in params], to(X), to(Y)
-
-
-def tolerance(dtype: str) -> dict:
-    """Dtype-aware closeness for comparisons against the NumPy float64 reference."""
-    return {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}
 
 
 def finite_difference_grads(model, X, y, eps=1e-6, per_array=None):
