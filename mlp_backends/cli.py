@@ -149,7 +149,7 @@ def _cmd_train(args) -> int:
     backend, why = _choose_backend(spec)
     print(f"backend: {backend.spec} ({why})")
     ds = data.load(args.data, seed=args.seed, target=args.target, test_size=args.test_size,
-                   validation_size=args.validation_split)
+                   validation_size=args.validation_split, dtype=args.dtype)
     model = MLP(ds.n_features, args.hidden, ds.n_classes, args.activation,
                 backend=backend, dtype=args.dtype, seed=args.seed, l2=args.l2)
     val = "" if ds.X_val is None else f" / {len(ds.y_val)} validation"
@@ -219,9 +219,12 @@ def _load_for_inference(args):
     from .model import MLP
 
     model = MLP.load(args.model, backend=args.backend)
-    ds = data.read(args.data, target=args.target, n_features=model.sizes[0])
+    ds = data.read(args.data, target=args.target, n_features=model.sizes[0], dtype=model.dtype)
     scaling = model.extra.get("standardization")
-    X = data.Standardizer.from_dict(scaling).transform(ds.X) if scaling else ds.X
+    X = ds.X
+    if scaling:  # in place on the array just read: one copy of the data in all
+        scaler = data.Standardizer.from_dict(scaling)
+        X = scaler.transform_inplace(X) if X.flags.writeable else scaler.transform(X)
     classes = model.extra.get("classes") or list(range(model.sizes[-1]))
     if len(classes) != model.sizes[-1]:
         raise InputError(f"{args.model} lists {len(classes)} classes for {model.sizes[-1]} outputs; save it again")
