@@ -9,7 +9,7 @@ block's temporaries at a time. X is any 2-D NumPy array or memory map.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -97,6 +97,7 @@ def test_without_pyarrow_auto_falls_back_to_loadtxt(tmp_path, monkeypatch):
     assert csvfile._fast_parser("auto") is csvfile._loadtxt
     got, labels = csvfile.read_csv(tmp_path / "d.csv")
     np.testing.assert_array_equal(got, X)
+    assert labels.tolist() == y.tolist()
     with pytest.raises(InputError, match=r"pip install 'mlp-backends\[csv\]'"):
         csvfile.read_csv(tmp_path / "d.csv", parser="pyarrow")
 
