@@ -58,14 +58,20 @@ def mean_and_std(X, what: str = "computing statistics") -> tuple[np.ndarray, np.
     would cancel.
     """
     count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    # Figures of X - X[0]: a constant column comes out exactly constant (no rounding
+    # spread), and a large offset costs no precision.
+    shift = np.asarray(X[0:1], dtype=np.float64)[0] if X.shape[0] else np.zeros(X.shape[1])
     for _, block in _blocks(X, what):
-        block = block.astype(np.float64, copy=False)
+        block = block.astype(np.float64)  # a copy to work in: one block-sized temporary in all
+        block -= shift
         k = block.shape[0]
         block_mean = block.mean(axis=0)
-        block_m2 = ((block - block_mean) ** 2).sum(axis=0)
+        block -= block_mean
+        np.square(block, out=block)
+        block_m2 = block.sum(axis=0)
         delta = block_mean - mean
         total = count + k
         mean = mean + delta * (k / total)
         m2 = m2 + block_m2 + delta**2 * (count * k / total)
         count = total
-    return mean, np.sqrt(m2 / max(count, 1))
+    return mean + shift, np.sqrt(m2 / max(count, 1))

@@ -10,7 +10,10 @@ A data source is a string (what `--data` takes):
   classes around random means, any size, learnable;
 - a file: `.npz` (arrays X and y), `.csv` (a header line; the label column is
   `target`, default the last), or MNIST-format IDX (`*-idx3-ubyte[.gz]` with
-  its `*-idx1-ubyte[.gz]` labels next to it).
+  its `*-idx1-ubyte[.gz]` labels next to it);
+- a folder of `.npy` files (`X.npy` and `y.npy`, or shards `X-00000.npy`,
+  `y-00000.npy`, ...): memory-mapped and read a buffer at a time, for data
+  larger than memory (outofcore.py); `mlp-backends data convert` writes one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import chunks, datafiles, validation
+from . import chunks, datafiles, outofcore, validation
 from .errors import InputError
 
 BUILTIN = ("digits", "iris", "wine", "breast-cancer")
@@ -189,7 +192,8 @@ def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 
     """
     test_size, validation_size, seed = validation.check_params(
         test_size=test_size, validation_size=validation_size, seed=seed).values()
-    X = validation.to_host(X)
+    if not isinstance(X, outofcore.RowSource):  # rows on disk stay there
+        X = validation.to_host(X)
     validation.check_shape(X.shape, None)
     y = validation.class_labels(y)
     if y.shape[0] != X.shape[0]:
@@ -199,6 +203,8 @@ def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 
     i_va = y_va = None
     if validation_size:
         i_tr, i_va, y_tr, y_va = _stratified(i_tr, y_tr, validation_size, seed, "validation split")
+    if isinstance(X, outofcore.RowSource):
+        return _split_rows(X, name, classes, y_index, [i_tr, i_va, i_te], standardize)
     parts = [i_tr] + ([] if i_va is None else [i_va]) + [i_te]
     dtype = np.dtype(dtype if dtype is not None else (X.dtype if X.dtype.kind == "f" else np.float64))
     arranged = _rows_in_order(np.asarray(X), np.concatenate(parts), dtype, copy)
@@ -208,6 +214,17 @@ def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 
     scaler = Standardizer.fit(X_tr) if standardize else None
     if scaler is not None:
         scaler.transform_inplace(arranged)
+    return Split(name, X_tr, y_tr, X_te, y_te, classes.tolist(), scaler, X_va, y_va)
+
+
+def _split_rows(X: outofcore.RowSource, name, classes, y_index, parts, standardize: bool) -> Split:
+    """The split of data read from disk: each part a subset of the rows, in file order
+    (reads stay sequential), standardized as it is read."""
+    parts = [None if p is None else np.sort(p) for p in parts]
+    subsets = [None if p is None else X.subset(p) for p in parts]
+    scaler = Standardizer.fit(subsets[0]) if standardize else None
+    (X_tr, X_va, X_te) = [None if p is None else p.with_transform(scaler) for p in subsets]
+    (y_tr, y_va, y_te) = [None if p is None else y_index[p] for p in parts]
     return Split(name, X_tr, y_tr, X_te, y_te, classes.tolist(), scaler, X_va, y_va)
 
 
@@ -268,6 +285,8 @@ def read(source: str, *, target: str | None = None, n_features: int | None = Non
     floats as stored, anything else as float64).
     """
     ds = _read(source, target, n_features, dtype)
+    if isinstance(ds.X, outofcore.RowSource):
+        return ds  # read from disk a block at a time, cast then
     if dtype is not None or ds.X.dtype.kind != "f":
         ds.X = ds.X.astype(dtype or np.float64, copy=False)
     return ds
@@ -285,6 +304,8 @@ def _read(source, target, n_features, dtype) -> Dataset:
     if source == "synthetic" or source.startswith("synthetic:"):
         return Dataset(source, *synthetic(**_parse_synthetic(source)))
     path = Path(source).expanduser()
+    if outofcore.is_folder(path):
+        return Dataset(source, *outofcore.open_folder(path, labels_optional=n_features is not None))
     lower = path.name.lower()
     optional = n_features is not None
     readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=optional, dtype=dtype),
@@ -296,7 +317,8 @@ def _read(source, target, n_features, dtype) -> Dataset:
         if "idx1-ubyte" in lower:
             raise InputError(f"{source} is an IDX labels file; pass the images file (*-idx3-ubyte) instead")
         raise InputError(f"unknown data set {source!r}; use one of {', '.join(BUILTIN)}, "
-                         "synthetic:n=...,d=...,classes=..., or a .npz, .csv or *-idx3-ubyte[.gz] file")
+                         "synthetic:n=...,d=...,classes=..., a .npz, .csv or *-idx3-ubyte[.gz] file, "
+                         "or a folder of .npy files (X.npy, y.npy)")
     if not path.is_file():
         raise InputError(f"no file at {source}; check the path")
     return Dataset(source, *reader())
