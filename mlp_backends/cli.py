@@ -222,9 +222,12 @@ def _load_for_inference(args):
     ds = data.read(args.data, target=args.target, n_features=model.sizes[0], dtype=model.dtype)
     scaling = model.extra.get("standardization")
     X = ds.X
-    if scaling:  # in place on the array just read: one copy of the data in all
+    if scaling:  # in place on the array just read (one copy of the data), or as rows are read from disk
         scaler = data.Standardizer.from_dict(scaling)
-        X = scaler.transform_inplace(X) if X.flags.writeable else scaler.transform(X)
+        if isinstance(X, data.outofcore.RowSource):
+            X = X.with_transform(scaler)
+        else:
+            X = scaler.transform_inplace(X) if X.flags.writeable else scaler.transform(X)
     classes = model.extra.get("classes") or list(range(model.sizes[-1]))
     if len(classes) != model.sizes[-1]:
         raise InputError(f"{args.model} lists {len(classes)} classes for {model.sizes[-1]} outputs; save it again")
@@ -293,6 +296,16 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_data_convert(args) -> int:
+    from .convert import convert
+
+    started = time.perf_counter()
+    rows, features, dtype = convert(args.source, args.folder, target=args.target)
+    print(f"wrote {rows} rows x {features} features ({dtype}) and their labels to {args.folder} "
+          f"in {time.perf_counter() - started:.1f} s; train with --data {args.folder}")
+    return 0
+
+
 # -- the parser -----------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse with errors on one line (what is wrong, then where to look), exit code 2."""
@@ -340,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data")
     g.add_argument("--data", default="digits", metavar="SOURCE",
                    help="digits (default), iris, wine, breast-cancer, synthetic:n=N,d=D,classes=K,seed=S, "
-                        "or a .npz (X, y), .csv (with a header) or *-idx3-ubyte[.gz] file")
+                        "a .npz (X, y), .csv (with a header) or *-idx3-ubyte[.gz] file, or a folder of "
+                        ".npy files (X.npy, y.npy; read from disk, see: data convert)")
     g.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
     g.add_argument("--test-size", type=float, default=0.25, metavar="F",
                    help="fraction held out for the test (default: 0.25; stratified)")
@@ -400,6 +414,22 @@ def build_parser() -> argparse.ArgumentParser:
             p.set_defaults(func=_cmd_predict)
         else:
             p.set_defaults(func=_cmd_evaluate)
+
+    p = command("data", "prepare data files", [f"{PROG} data convert big.csv big/",
+                                              f"{PROG} train --data big/ --epochs 5"])
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
+    p = data_sub.add_parser(
+        "convert", parents=[debug], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="convert a data source once into a folder of .npy files, which training reads from disk",
+        description="Convert a data source (a .csv, .npz or IDX file, a built-in set) into a new folder "
+                    "holding X.npy and y.npy, a block at a time. Training on that folder reads it "
+                    "memory-mapped, a buffer at a time: data larger than memory train on one machine.",
+        epilog=_examples(f"{PROG} data convert big.csv big/", f"{PROG} data convert flowers.csv f/ --target species",
+                         f"{PROG} data convert ~/mnist/train-images-idx3-ubyte.gz mnist/"))
+    p.add_argument("source", metavar="SOURCE", help="a .csv, .npz or *-idx3-ubyte[.gz] file (or a built-in set)")
+    p.add_argument("folder", metavar="FOLDER", help="the new folder to write (must not exist yet)")
+    p.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
+    p.set_defaults(func=_cmd_data_convert)
 
     from . import bench  # light: NumPy and the standard library at import
 

@@ -141,7 +141,7 @@ def _pyarrow(layout: _Layout, X: np.ndarray, progress, bytes_per_row: float):
     return rows, (np.concatenate(labels) if labels else np.array([], dtype=str))
 
 
-def _loadtxt(layout: _Layout, X: np.ndarray, progress, bytes_per_row: float, block_rows: int = 8192):
+def _loadtxt(layout: _Layout, X: np.ndarray, progress, bytes_per_row: float, block_rows: int = 2048):
     features, t = layout.features, layout.target
     labels, rows, numeric_labels = [], 0, None
     read = lambda lines, **kw: np.loadtxt(lines, delimiter=",", quotechar='"', ndmin=2, **kw)  # noqa: E731
@@ -243,21 +243,23 @@ def _labels(raw: np.ndarray, layout: _Layout):
 
 
 def read_csv(path, target: str | None = None, n_features: int | None = None, *, dtype=np.float64,
-             parser: str = "auto"):
+             parser: str = "auto", allocate=np.empty):
     """Features X (n, d) of `dtype` and labels y (n,) from a CSV with a header line.
 
     The label column is `target` (default: the last). If `n_features` is given,
     no `target` was named, and the file has exactly that many columns, it is
     read as features only (y is None): that is how `predict` reads new data.
     parser: "auto" (pyarrow if installed, else loadtxt), "pyarrow", "loadtxt"
-    or "exact" (Python's csv module only; slow, for checking).
+    or "exact" (Python's csv module only; slow, for checking). allocate:
+    (shape, dtype) -> the array to fill, for an upper bound on the rows (a
+    memory map on disk when converting); X is then its first rows.
     """
     if parser not in PARSERS:
         raise InputError(f"unknown CSV parser {parser!r}; choose one of {', '.join(PARSERS)}")
     path = Path(path)
     layout = _layout(path, target, n_features)
     lines, size = _count_lines(path)
-    X = np.empty((max(lines - 1, 0), len(layout.features)), dtype=dtype)
+    X = allocate((max(lines - 1, 0), len(layout.features)), dtype)
     fast = _fast_parser(parser) if layout.on_first_line else None
     start, raw = 0, None
     with loadprogress.bar(size, f"reading {path.name}") as progress:
@@ -276,8 +278,10 @@ def read_csv(path, target: str | None = None, n_features: int | None = None, *, 
             rows, raw = _exact(layout, X, start)
     if rows == 0:
         raise InputError(f"{path} has a header but no data rows")
-    if rows < X.shape[0]:
+    if rows < X.shape[0] and allocate is np.empty:
         X.resize((rows, X.shape[1]), refcheck=False)  # blank lines counted: give their room back
+    elif rows < X.shape[0]:
+        X = X[:rows]
     if layout.target is None:
         return X, None
     if raw.dtype.kind in "US":

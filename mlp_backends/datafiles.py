@@ -76,9 +76,10 @@ def read_npz(path, labels_optional: bool = False, dtype=None):
     return X, y
 
 
-def _read_idx_array(path) -> np.ndarray:
+def _read_idx_array(path, allocate=np.empty) -> np.ndarray:
     """The array of an IDX file, read straight into its final buffer (no second copy
-    of the data, compressed or not)."""
+    of the data, compressed or not); images (n, h, w) come as rows (n, h * w).
+    allocate: (shape, dtype) -> that buffer (a memory map on disk when converting)."""
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
@@ -91,7 +92,8 @@ def _read_idx_array(path) -> np.ndarray:
             if len(dims) < 4 * ndim:
                 raise InputError(f"{path} is truncated (its header is cut short); download it again")
             shape = struct.unpack(f">{ndim}I", dims)
-            array = np.empty(shape, dtype=np.dtype(_IDX_DTYPES[magic[2]]))
+            rows = shape if ndim < 2 else (shape[0], int(np.prod(shape[1:], dtype=np.int64)))
+            array = allocate(rows, np.dtype(_IDX_DTYPES[magic[2]]))
             found = f.readinto(memoryview(array.reshape(-1)).cast("B")) if array.size else 0
             found += len(f.read(1 << 16))  # anything after the declared data means a wrong header
     except (OSError, EOFError) as exc:  # gzip: bad magic or cut short
@@ -119,12 +121,13 @@ def idx_labels_path(images: Path) -> Path | None:
     return None
 
 
-def read_idx(path, labels_optional: bool = False, dtype=None):
+def read_idx(path, labels_optional: bool = False, dtype=None, allocate=np.empty):
     """Images from an `*-idx3-ubyte[.gz]` file and labels from its `*-idx1-ubyte[.gz]` partner.
 
-    X comes as `dtype`, or as stored (bytes for MNIST) when dtype is None."""
+    X comes as `dtype`, or as stored (bytes for MNIST) when dtype is None;
+    allocate makes the images' buffer (see _read_idx_array)."""
     path = Path(path)
-    X = _features(_read_idx_array(path), path, dtype)
+    X = _features(_read_idx_array(path, allocate), path, dtype)
     labels = idx_labels_path(path)
     if labels is None:
         if labels_optional:
