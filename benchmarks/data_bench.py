@@ -74,6 +74,27 @@ def _train(path):
         raise SystemExit(code)
 
 
+def _train_anon(path):
+    """One epoch from a folder on disk, sampling the anonymous resident set (RssAnon)
+    every 20 ms: memory-mapped pages are file-backed and are not in it."""
+    import threading
+
+    peak, done = [_status("RssAnon")], threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], _status("RssAnon"))
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    try:
+        _train(path)
+    finally:
+        done.set()
+        watcher.join()
+    print(json.dumps({"anon_peak_mb": peak[0]}))
+
+
 READERS = {
     # name: (format, function of the path, modules imported before the baseline)
     "numpy.loadtxt": ("csv", lambda p: np.loadtxt(p, delimiter=",", skiprows=1, dtype=np.float32), []),
@@ -90,6 +111,7 @@ TRAIN_IMPORTS = ["mlp_backends.cli", "mlp_backends.model", "sklearn.model_select
                  "backends.numpy", "backends.numpy_inplace"]
 for fmt in ("csv", "npz", "idx"):
     READERS[f"train: {fmt}"] = (fmt, _train, TRAIN_IMPORTS)
+READERS["train: npy folder"] = ("npy", _train_anon, TRAIN_IMPORTS)
 
 
 def _ours(fmt, path, **kw):
@@ -116,11 +138,12 @@ def child(name: str, path: str) -> None:
         from mlp_backends import get_backend
 
         get_backend("numpy")
-    base = _status("VmRSS")
+    base, base_anon = _status("VmRSS"), _status("RssAnon")
     started = time.perf_counter()
     function(Path(path))
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "peak_mb": _status("VmHWM") - base, "base_mb": base}))
+    print(json.dumps({"seconds": seconds, "peak_mb": _status("VmHWM") - base, "base_mb": base,
+                      "base_anon_mb": base_anon}))
 
 
 # -- the files ---------------------------------------------------------------------
@@ -130,9 +153,10 @@ def write_files(folder: Path, rows: int) -> dict[str, Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     files = {"csv": folder / f"mnist{rows}.csv", "npz": folder / f"mnist{rows}_float32.npz",
-             "idx": folder / f"r{rows}" / "train-images-idx3-ubyte.gz"}
+             "idx": folder / f"r{rows}" / "train-images-idx3-ubyte.gz", "npy": folder / f"npy{rows}"}
     if all(p.exists() for p in files.values()):
         return files
+    _write_npy_folder(files["npy"], rows)
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(rows, D), dtype=np.uint8)
     y = rng.integers(0, 10, size=rows, dtype=np.uint8)
@@ -144,6 +168,19 @@ def write_files(folder: Path, rows: int) -> dict[str, Path]:
     _write_idx(files["idx"], X.reshape(rows, 28, 28))
     _write_idx(files["idx"].parent / "train-labels-idx1-ubyte.gz", y)
     return files
+
+
+def _write_npy_folder(folder: Path, rows: int) -> None:
+    """X.npy (rows x 784 float32) and y.npy, written a block at a time (any size)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32, shape=(rows, D))
+    for lo in range(0, rows, 20000):
+        hi = min(lo + 20000, rows)
+        X[lo:hi] = rng.integers(0, 256, size=(hi - lo, D), dtype=np.uint8)
+    X.flush()
+    del X
+    np.save(folder / "y.npy", rng.integers(0, 10, size=rows, dtype=np.uint8))
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
@@ -165,10 +202,12 @@ def measure(name: str, path: Path, repeats: int) -> dict | None:
             if "ModuleNotFoundError" in out.stderr or "ImportError" in out.stderr:
                 return None  # a competitor that is not installed
             raise RuntimeError(f"{name} failed: {out.stderr.strip()[-800:]}")
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {"seconds": statistics.median(r["seconds"] for r in runs),
-            "peak_mb": statistics.median(r["peak_mb"] for r in runs),
-            "base_mb": statistics.median(r["base_mb"] for r in runs)}
+        run = {}
+        for line in out.stdout.strip().splitlines():
+            if line.startswith("{"):
+                run.update(json.loads(line))
+        runs.append(run)
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
 def main(argv=None) -> int:
@@ -178,6 +217,9 @@ def main(argv=None) -> int:
     p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "mlp_backends_data_bench")
     p.add_argument("--only", nargs="+", metavar="NAME", help="readers whose name contains one of these")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--disk-gb", type=float, default=0, metavar="GB",
+                   help="also train one epoch from a folder of .npy files of this size on disk "
+                        "(X.npy, float32), reporting its peak anonymous memory (RssAnon)")
     p.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -197,13 +239,25 @@ def main(argv=None) -> int:
             print(f"{name:28s} not installed")
             continue
         results[name] = {"format": fmt, **figures}
+    if args.disk_gb:
+        rows = int(args.disk_gb * 2**30 / (D * 4))
+        big = args.dir / f"npy{rows}"
+        if not big.exists():
+            _write_npy_folder(big, rows)
+        r = measure("train: npy folder", big, 1)
+        r.update(format="npy", rows=rows, data_mb=rows * D * 4 / 2**20)
+        results[f"train: npy folder, {args.disk_gb:g} GB"] = r
+        print(f"one epoch from {rows} x {D} float32 on disk ({r['data_mb']:.0f} MB): {r['seconds']:.0f} s, "
+              f"peak anonymous memory {r['anon_peak_mb']:.0f} MB (the interpreter with its imports: "
+              f"{r['base_anon_mb']:.0f} MB)")
     base = results.get("numpy.loadtxt", {}).get("seconds")
     print(f"{'reader':28s} {'format':6s} {'time s':>7s} {'x loadtxt':>9s} {'peak MB':>8s} {'x float32':>9s}")
     for name, r in results.items():
         ratio = f"{r['seconds'] / base:9.2f}" if base else f"{'-':>9s}"
         r["x_loadtxt"] = r["seconds"] / base if base else None
-        r["x_float32"] = r["peak_mb"] / float32_mb
-        print(f"{name:28s} {r['format']:6s} {r['seconds']:7.2f} {ratio} {r['peak_mb']:8.0f} {r['x_float32']:9.2f}")
+        r["x_float32"] = r["peak_mb"] / r.get("data_mb", float32_mb)
+        print(f"{name:28s} {r['format']:6s} {r['seconds']:7.2f} {ratio} {r['peak_mb']:8.0f} {r['x_float32']:9.2f}"
+              + (f"  RssAnon peak {r['anon_peak_mb']:.0f} MB" if "anon_peak_mb" in r else ""))
     if args.json:
         args.json.write_text(json.dumps({"rows": args.rows, "float32_mb": float32_mb, "file_mb": sizes,
                                          "repeats": args.repeats, "results": results}, indent=2))
