@@ -227,7 +227,8 @@ def main(argv=None) -> int:
         return 0
     files = write_files(args.dir, args.rows)
     float32_mb = args.rows * D * 4 / 2**20
-    sizes = {fmt: path.stat().st_size / 2**20 for fmt, path in files.items()}
+    sizes = {fmt: sum(f.stat().st_size for f in ([path] if path.is_file() else path.iterdir())) / 2**20
+             for fmt, path in files.items()}
     print(f"{args.rows} x {D} float32 = {float32_mb:.0f} MB; files: "
           + ", ".join(f"{fmt} {mb:.0f} MB" for fmt, mb in sizes.items()) + f"; median of {args.repeats}")
     results = {}

@@ -160,3 +160,15 @@ def test_a_failed_conversion_leaves_nothing_behind(tmp_path):
     with pytest.raises(InputError, match="already exists; convert into a new folder"):
         convert("iris", tmp_path / "taken")
     assert cli.main(["data", "convert", str(tmp_path / "missing.csv"), str(tmp_path / "x")]) == 2
+
+
+def test_every_backend_trains_from_a_map_as_from_the_array(blobs_on_disk, backend32):
+    X, y, folder = blobs_on_disk
+    mapped = np.load(folder / "X.npy", mmap_mode="r")
+    models = []
+    for data_ in (mapped, X):
+        model = MLP(12, 16, 3, "relu", backend=backend32, seed=0)
+        model.fit(data_, y, epochs=2, batch_size=50, learning_rate=0.01)
+        models.append(model)
+    for a, b in zip(*(m.get_params() for m in models)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
