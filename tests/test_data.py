@@ -272,3 +272,9 @@ def test_idx_bytes_are_read_once_into_the_final_array(tmp_path, write_idx, image
         f.write(b"\0" * 5)
     with pytest.raises(InputError, match="truncated or padded: .* found more than 144"):
         datafiles.read_idx(tmp_path / "x-images-idx3-ubyte", labels_optional=True)
+
+
+def test_a_constant_column_of_huge_values_is_centred_not_an_overflow():
+    X = np.column_stack([np.full(50, 1e300), np.arange(50.0)])
+    scaler = data.Standardizer.fit(X)
+    assert scaler.constant == [0] and scaler.scale[0] == 1.0 and scaler.mean[0] == 1e300
