@@ -198,7 +198,7 @@ def _cmd_train(args) -> int:
     backend, why = _choose_backend(spec)
     print(f"backend: {backend.spec} ({why})")
     ds = data.load(args.data, seed=args.seed, target=args.target, test_size=args.test_size,
-                   validation_size=args.validation_split)
+                   validation_size=args.validation_split, dtype=args.dtype)
     model = MLP(ds.n_features, args.hidden, ds.n_classes, args.activation,
                 backend=backend, dtype=args.dtype, seed=args.seed, l2=args.l2)
     val = "" if ds.X_val is None else f" / {len(ds.y_val)} validation"
@@ -277,9 +277,15 @@ def _load_for_inference(args):
     from .model import MLP
 
     model = MLP.load(args.model, backend=args.backend)
-    ds = data.read(args.data, target=args.target, n_features=model.sizes[0])
+    ds = data.read(args.data, target=args.target, n_features=model.sizes[0], dtype=model.dtype)
     scaling = model.extra.get("standardization")
-    X = data.Standardizer.from_dict(scaling).transform(ds.X) if scaling else ds.X
+    X = ds.X
+    if scaling:  # in place on the array just read (one copy of the data), or as rows are read from disk
+        scaler = data.Standardizer.from_dict(scaling)
+        if isinstance(X, data.outofcore.RowSource):
+            X = X.with_transform(scaler)
+        else:
+            X = scaler.transform_inplace(X) if X.flags.writeable else scaler.transform(X)
     classes = model.extra.get("classes") or list(range(model.sizes[-1]))
     if len(classes) != model.sizes[-1]:
         raise InputError(f"{args.model} lists {len(classes)} classes for {model.sizes[-1]} outputs; save it again")
@@ -365,6 +371,16 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_data_convert(args) -> int:
+    from .convert import convert
+
+    started = time.perf_counter()
+    rows, features, dtype = convert(args.source, args.folder, target=args.target)
+    print(f"wrote {rows} rows x {features} features ({dtype}) and their labels to {args.folder} "
+          f"in {time.perf_counter() - started:.1f} s; train with --data {args.folder}")
+    return 0
+
+
 # -- the parser -----------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse with errors on one line (what is wrong, then where to look), exit code 2."""
@@ -412,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data")
     g.add_argument("--data", default="digits", metavar="SOURCE",
                    help="digits (default), iris, wine, breast-cancer, synthetic:n=N,d=D,classes=K,seed=S, "
-                        "or a .npz (X, y), .csv (with a header) or *-idx3-ubyte[.gz] file")
+                        "a .npz (X, y), .csv (with a header) or *-idx3-ubyte[.gz] file, or a folder of "
+                        ".npy files (X.npy, y.npy; read from disk, see: data convert)")
     g.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
     g.add_argument("--test-size", type=float, default=0.25, metavar="F",
                    help="fraction held out for the test (default: 0.25; stratified)")
@@ -478,6 +495,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="a model file saved by train --save or MLP.save")
     p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write (needs the onnx extra)")
     p.set_defaults(func=_cmd_export)
+
+    p = command("data", "prepare data files", [f"{PROG} data convert big.csv big/",
+                                              f"{PROG} train --data big/ --epochs 5"])
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
+    p = data_sub.add_parser(
+        "convert", parents=[debug], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="convert a data source once into a folder of .npy files, which training reads from disk",
+        description="Convert a data source (a .csv, .npz or IDX file, a built-in set) into a new folder "
+                    "holding X.npy and y.npy, a block at a time. Training on that folder reads it "
+                    "memory-mapped, a buffer at a time: data larger than memory train on one machine.",
+        epilog=_examples(f"{PROG} data convert big.csv big/", f"{PROG} data convert flowers.csv f/ --target species",
+                         f"{PROG} data convert ~/mnist/train-images-idx3-ubyte.gz mnist/"))
+    p.add_argument("source", metavar="SOURCE", help="a .csv, .npz or *-idx3-ubyte[.gz] file (or a built-in set)")
+    p.add_argument("folder", metavar="FOLDER", help="the new folder to write (must not exist yet)")
+    p.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
+    p.set_defaults(func=_cmd_data_convert)
 
     from . import bench  # light: NumPy and the standard library at import
 

@@ -10,7 +10,10 @@ A data source is a string (what `--data` takes):
   classes around random means, any size, learnable;
 - a file: `.npz` (arrays X and y), `.csv` (a header line; the label column is
   `target`, default the last), or MNIST-format IDX (`*-idx3-ubyte[.gz]` with
-  its `*-idx1-ubyte[.gz]` labels next to it).
+  its `*-idx1-ubyte[.gz]` labels next to it);
+- a folder of `.npy` files (`X.npy` and `y.npy`, or shards `X-00000.npy`,
+  `y-00000.npy`, ...): memory-mapped and read a buffer at a time, for data
+  larger than memory (outofcore.py); `mlp-backends data convert` writes one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datafiles, validation
+from . import chunks, datafiles, outofcore, validation
 from .errors import InputError
 
 BUILTIN = ("digits", "iris", "wine", "breast-cancer")
@@ -31,8 +34,11 @@ SYNTHETIC_DEFAULTS = {"n": 1000, "d": 20, "classes": 3, "seed": 0, "sep": 3.0}
 class Standardizer:
     """x -> (x - mean) / scale, with scale 1 where a feature is constant.
 
-    `constant` lists the columns left unscaled (their spread is zero), so
-    that a caller can say so."""
+    Statistics are float64, computed a block of rows at a time; transforms
+    run in the data's float dtype, a block at a time, so neither ever holds a
+    temporary of the data's size. `constant` lists the columns left unscaled
+    (their spread is zero), so that a caller can say so.
+    """
 
     mean: np.ndarray
     scale: np.ndarray
@@ -41,11 +47,10 @@ class Standardizer:
     @classmethod
     def fit(cls, X: np.ndarray) -> "Standardizer":
         """Statistics in float64 whatever X's dtype: float32 sums of squares overflow early."""
-        mean = X.mean(axis=0, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # safe_scale names the column
+            mean, std = chunks.mean_and_std(X)
         if not np.isfinite(mean).all():
             validation.check_finite(X, "float64")  # names a NaN's row and column
-        with np.errstate(over="ignore", invalid="ignore"):  # safe_scale names the column
-            std = X.std(axis=0, dtype=np.float64)
         constant = np.flatnonzero(validation.constant_columns(std, mean)).tolist()
         return cls(mean, validation.safe_scale(std, mean), constant)
 
@@ -57,14 +62,28 @@ class Standardizer:
         return (f"note: {len(self.constant)} of {self.mean.shape[0]} features are constant in the training "
                 f"part (columns {shown}); they are centred and left unscaled")
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Scaled X; float32 stays float32 (a 60000 x 784 set is big enough already)."""
-        X = np.asarray(X)
-        dtype = X.dtype if X.dtype.kind == "f" else np.float64
+    def _check(self, X) -> None:
         if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
             raise InputError(f"the data has shape {X.shape} but the model's standardization expects "
                              f"{self.mean.shape[0]} features per row; pass data with the columns the model was trained on")
-        return ((X - self.mean.astype(dtype)) / self.scale.astype(dtype)).astype(dtype, copy=False)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Scaled copy of X; float32 stays float32 (a 60000 x 784 set is big enough already)."""
+        X = np.asarray(X)
+        self._check(X)
+        out = np.empty(X.shape, dtype=X.dtype if X.dtype.kind == "f" else np.float64)
+        out[...] = X  # the one copy (and cast); the scaling then runs in place
+        return self.transform_inplace(out)
+
+    def transform_inplace(self, X: np.ndarray) -> np.ndarray:
+        """Scale a float array in place, a block of rows at a time; returns X."""
+        self._check(X)
+        mean, scale = self.mean.astype(X.dtype), self.scale.astype(X.dtype)
+        for lo, hi in chunks.row_blocks(X.shape[0], X.shape[1] * X.itemsize):
+            block = X[lo:hi]
+            block -= mean
+            block /= scale
+        return X
 
     def as_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
@@ -124,31 +143,88 @@ def _stratified(X, y, size: float, seed: int, what: str):
                          f"({exc}); use more data or a different {what} size") from exc
 
 
+def permute_rows(X: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """X[:] = X[order] in place, moving one row at a time along the permutation's
+    cycles: no second copy of X, only one row of scratch."""
+    done = np.zeros(len(order), dtype=bool)
+    row = np.empty(X.shape[1:], dtype=X.dtype)
+    for start in np.flatnonzero(order != np.arange(len(order))).tolist():
+        if done[start]:
+            continue
+        row[...] = X[start]
+        i = start
+        while (j := int(order[i])) != start:
+            X[i] = X[j]
+            done[i] = True
+            i = j
+        X[i] = row
+        done[i] = True
+    return X
+
+
+def _rows_in_order(X: np.ndarray, order: np.ndarray, dtype, copy: bool) -> np.ndarray:
+    """X[order] as `dtype`: in place when allowed and X already has that dtype, else
+    gathered (and cast) a block of rows at a time into the one new array."""
+    if not copy and X.dtype == dtype and X.flags.writeable and X.flags.c_contiguous:
+        return permute_rows(X, order)
+    out = np.empty((len(order), *X.shape[1:]), dtype=dtype)
+    row_bytes = max(X.itemsize, out.itemsize) * int(np.prod(X.shape[1:], dtype=np.int64))
+    for lo, hi in chunks.row_blocks(len(order), row_bytes):
+        out[lo:hi] = X[order[lo:hi]]
+    return out
+
+
 def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 0,
-          standardize: bool = True, name: str = "data", validation_size: float = 0.0) -> Split:
+          standardize: bool = True, name: str = "data", validation_size: float = 0.0,
+          dtype=None, copy: bool = True) -> Split:
     """Stratified train/test split with a seed, then standardization fitted on train.
 
     y holds any labels (ints, strings); the split's y are indices into
     `classes` (the sorted distinct labels). validation_size > 0 takes that
     fraction of the training part as a stratified validation set, before the
     standardization is fitted, so the scaler sees the training rows only.
+
+    The split is made on row indices; the rows are then arranged train,
+    validation, test in one array of `dtype` (default: X's float dtype, else
+    float64) and the parts are views of it, standardized in place. That array
+    is the only copy of the data: with copy=False and X already of `dtype`, it
+    is X itself, rearranged (what `load` does with the array it just read).
     """
     test_size, validation_size, seed = validation.check_params(
         test_size=test_size, validation_size=validation_size, seed=seed).values()
-    X = validation.to_host(X)
+    if not isinstance(X, outofcore.RowSource):  # rows on disk stay there
+        X = validation.to_host(X)
     validation.check_shape(X.shape, None)
     y = validation.class_labels(y)
     if y.shape[0] != X.shape[0]:
         raise InputError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; pass one label per sample")
     classes, y_index = np.unique(y, return_inverse=True)
-    X_tr, X_te, y_tr, y_te = _stratified(X, y_index, test_size, seed, "test split")
-    X_va = y_va = None
+    i_tr, i_te, y_tr, y_te = _stratified(np.arange(len(y_index)), y_index, test_size, seed, "test split")
+    i_va = y_va = None
     if validation_size:
-        X_tr, X_va, y_tr, y_va = _stratified(X_tr, y_tr, validation_size, seed, "validation split")
+        i_tr, i_va, y_tr, y_va = _stratified(i_tr, y_tr, validation_size, seed, "validation split")
+    if isinstance(X, outofcore.RowSource):
+        return _split_rows(X, name, classes, y_index, [i_tr, i_va, i_te], standardize)
+    parts = [i_tr] + ([] if i_va is None else [i_va]) + [i_te]
+    dtype = np.dtype(dtype if dtype is not None else (X.dtype if X.dtype.kind == "f" else np.float64))
+    arranged = _rows_in_order(np.asarray(X), np.concatenate(parts), dtype, copy)
+    ends = np.cumsum([len(p) for p in parts])
+    X_tr, X_te = arranged[:ends[0]], arranged[ends[-2]:]
+    X_va = None if i_va is None else arranged[ends[0]:ends[1]]
     scaler = Standardizer.fit(X_tr) if standardize else None
     if scaler is not None:
-        X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
-        X_va = None if X_va is None else scaler.transform(X_va)
+        scaler.transform_inplace(arranged)
+    return Split(name, X_tr, y_tr, X_te, y_te, classes.tolist(), scaler, X_va, y_va)
+
+
+def _split_rows(X: outofcore.RowSource, name, classes, y_index, parts, standardize: bool) -> Split:
+    """The split of data read from disk: each part a subset of the rows, in file order
+    (reads stay sequential), standardized as it is read."""
+    parts = [None if p is None else np.sort(p) for p in parts]
+    subsets = [None if p is None else X.subset(p) for p in parts]
+    scaler = Standardizer.fit(subsets[0]) if standardize else None
+    (X_tr, X_va, X_te) = [None if p is None else p.with_transform(scaler) for p in subsets]
+    (y_tr, y_va, y_te) = [None if p is None else y_index[p] for p in parts]
     return Split(name, X_tr, y_tr, X_te, y_te, classes.tolist(), scaler, X_va, y_va)
 
 
@@ -161,8 +237,8 @@ def synthetic(n: int = 1000, d: int = 20, classes: int = 3, seed: int = 0, sep: 
     if n < 1 or d < 1 or classes < 2 or not sep >= 0 or seed < 0:
         raise InputError(f"synthetic needs n >= 1, d >= 1, classes >= 2, sep >= 0 and seed >= 0; "
                          f"got n={n}, d={d}, classes={classes}, sep={sep}, seed={seed}")
-    # X (float32), y and its permutation (int64), then the split's copies: refuse before drawing.
-    validation.check_memory(n * d * 4 * 3 + n * 8 * 3, f"synthetic data of {n:,} x {d:,}",
+    # X (float32), y and its permutation (int64), then the split's one copy: refuse before drawing.
+    validation.check_memory(n * d * 4 * 2 + n * 8 * 3, f"synthetic data of {n:,} x {d:,}",
                             "ask for fewer rows (n=) or features (d=)")
     rng = np.random.default_rng(seed)
     means = rng.normal(scale=sep / np.sqrt(d), size=(classes, d)).astype(np.float32)
@@ -200,13 +276,24 @@ class Dataset:
     y: np.ndarray | None
 
 
-def read(source: str, *, target: str | None = None, n_features: int | None = None) -> Dataset:
+def read(source: str, *, target: str | None = None, n_features: int | None = None, dtype=None) -> Dataset:
     """Read a data source (see the module docstring) into host arrays.
 
     target names a CSV's label column. n_features, when given, allows a
     features-only file with that many columns (no labels: y is None), which is
-    how `predict` reads new data.
+    how `predict` reads new data. dtype: the features' float dtype (default:
+    floats as stored, anything else as float64).
     """
+    ds = _read(source, target, n_features, dtype)
+    if isinstance(ds.X, outofcore.RowSource):
+        return ds  # read from disk a block at a time, cast then
+    if dtype is not None or ds.X.dtype.kind != "f":
+        ds.X = ds.X.astype(dtype or np.float64, copy=False)
+    return ds
+
+
+def _read(source, target, n_features, dtype) -> Dataset:
+    """`read`, except that with dtype None file features come as stored (bytes stay bytes)."""
     if not isinstance(source, str) or not source.strip():
         raise InputError("no data given; name a built-in set (digits, ...), synthetic:..., or a file")
     source = source.strip()
@@ -217,26 +304,36 @@ def read(source: str, *, target: str | None = None, n_features: int | None = Non
     if source == "synthetic" or source.startswith("synthetic:"):
         return Dataset(source, *synthetic(**_parse_synthetic(source)))
     path = Path(source).expanduser()
+    if outofcore.is_folder(path):
+        return Dataset(source, *outofcore.open_folder(path, labels_optional=n_features is not None))
     lower = path.name.lower()
-    readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=n_features is not None),
-               ".csv": lambda: datafiles.read_csv(path, target, n_features)}
+    optional = n_features is not None
+    readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=optional, dtype=dtype),
+               ".csv": lambda: datafiles.read_csv(path, target, n_features, dtype=dtype or np.float64)}
     reader = readers.get(path.suffix.lower())
     if reader is None and "idx3-ubyte" in lower:
-        reader = lambda: datafiles.read_idx(path, labels_optional=n_features is not None)  # noqa: E731
+        reader = lambda: datafiles.read_idx(path, labels_optional=optional, dtype=dtype)  # noqa: E731
     if reader is None:
         if "idx1-ubyte" in lower:
             raise InputError(f"{source} is an IDX labels file; pass the images file (*-idx3-ubyte) instead")
         raise InputError(f"unknown data set {source!r}; use one of {', '.join(BUILTIN)}, "
-                         "synthetic:n=...,d=...,classes=..., or a .npz, .csv or *-idx3-ubyte[.gz] file")
+                         "synthetic:n=...,d=...,classes=..., a .npz, .csv or *-idx3-ubyte[.gz] file, "
+                         "or a folder of .npy files (X.npy, y.npy)")
     if not path.is_file():
         raise InputError(f"no file at {source}; check the path")
     return Dataset(source, *reader())
 
 
 def load(name: str = "digits", *, test_size: float = 0.25, seed: int = 0, target: str | None = None,
-         validation_size: float = 0.0) -> Split:
-    """A data source (built-in, synthetic or file), split and standardized."""
-    ds = read(name, target=target)
+         validation_size: float = 0.0, dtype=None) -> Split:
+    """A data source (built-in, synthetic or file), split and standardized.
+
+    dtype: the float dtype to train in (default: the data's float dtype, else
+    float64). The data are cast once, while they are put in split order; a
+    CSV is parsed straight into that dtype; that array is all the copy there is.
+    """
+    ds = _read(name, target, None, np.dtype(dtype) if dtype is not None and name.lower().endswith(".csv") else None)
     if ds.y is None:
         raise InputError(f"{name} has no labels; training needs them")
-    return split(ds.X, ds.y, test_size=test_size, seed=seed, name=ds.name, validation_size=validation_size)
+    return split(ds.X, ds.y, test_size=test_size, seed=seed, name=ds.name, validation_size=validation_size,
+                 dtype=dtype, copy=False)

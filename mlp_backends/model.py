@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from array_api_compat import device, to_device
 
-from . import nn, optim, train, validation
+from . import chunks, nn, optim, outofcore, train, validation
 from .backend import Backend
 from .checkpoint import Checkpoint
 from .errors import DeviceMemoryError, InputError, InputTypeError
@@ -131,6 +131,28 @@ class MLP:
         host = validation.features(X, self.dtype, n_features=self.sizes[0])
         return b.asarray(host, self.dtype), b.to_numpy
 
+    def _rows(self, X) -> outofcore.RowSource:
+        """Host rows read from disk a buffer at a time (a memory map): checked block by
+        block, never moved whole."""
+        source = outofcore.as_source(X)
+        self._check_shape(source.shape)
+        if source.dtype.kind not in "biuf":
+            raise InputTypeError(f"X must be numeric, got dtype {source.dtype}")
+        bad = chunks.first_nonfinite(source, "checking X")
+        if bad is not None:
+            value = source[bad[0]:bad[0] + 1][0, bad[1]].item()
+            raise InputError(f"X contains NaN or infinity ({value} at row {bad[0]}, column {bad[1]}); "
+                             "remove or impute those values first")
+        return source
+
+    def _in_blocks(self, X, y=None):
+        """(rows, labels) of host data read from disk, about 32 MB of rows at a time."""
+        source = outofcore.as_source(X)
+        self._check_shape(source.shape)
+        blocks = chunks.row_blocks(len(source), source.shape[1] * 4, train.EVAL_BLOCK_BYTES)
+        for lo, hi in blocks if len(source) else [(0, 0)]:
+            yield source.read(np.arange(lo, hi), np.dtype(self.dtype)), (None if y is None else y[lo:hi])
+
     def _check_shape(self, shape) -> None:
         validation.check_shape(shape, self.sizes[0])
 
@@ -154,6 +176,8 @@ class MLP:
     def predict_proba(self, X):
         if placed := self._placed(X):
             return placed.predict_proba(self, X)
+        if outofcore.wants_stream(X):
+            return np.concatenate([self.predict_proba(Xb) for Xb, _ in self._in_blocks(X)])
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(nn.softmax(self.backend.xp, logits))
@@ -162,6 +186,8 @@ class MLP:
     def predict(self, X):
         if placed := self._placed(X):
             return placed.predict(self, X)
+        if outofcore.wants_stream(X):
+            return np.concatenate([self.predict(Xb) for Xb, _ in self._in_blocks(X)])
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(self.backend.xp.argmax(logits, axis=1))
@@ -171,6 +197,8 @@ class MLP:
         """Accuracy on (X, y); y as labels or one-hot."""
         if placed := self._placed(X):
             return placed.score(self, X, y)
+        if outofcore.wants_stream(X):
+            return sum(self.score(Xb, yb) * len(Xb) for Xb, yb in self._in_blocks(X, y)) / max(len(X), 1)
         Xd, _ = self._input(X)
         Y = self._targets(y, Xd.shape[0])
         xp = self.backend.xp
@@ -181,6 +209,8 @@ class MLP:
     @train.on_device
     def loss(self, X, y) -> float:
         """Mean cross-entropy (+ L2, as in training) on (X, y); y as labels or one-hot."""
+        if outofcore.wants_stream(X):
+            return sum(self.loss(Xb, yb) * len(Xb) for Xb, yb in self._in_blocks(X, y)) / max(len(X), 1)
         Xd, _ = self._input(X)
         loss, _ = train.evaluate(self.backend.xp, self, Xd, self._targets(y, Xd.shape[0]))
         return float(loss)
@@ -254,8 +284,8 @@ class MLP:
                     seed=seed, callbacks=list(callbacks), on_divergence=on_divergence,
                     validation_data=validation_data, checkpoint=saver, resume=resume)
             return self.history
-        try:
-            Xd, _ = self._input(X)
+        try:  # a memory map stays on the host and is read a buffer at a time (outofcore.py)
+            Xd = self._rows(X) if outofcore.wants_stream(X) else self._input(X)[0]
             if Xd.shape[0] == 0:
                 raise InputError("X has no rows; training needs at least one sample")
             Y = self._targets(y, Xd.shape[0], training=True)
@@ -263,7 +293,8 @@ class MLP:
             if validation_data is not None:
                 if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                     raise InputError("validation_data must be a pair (X_val, y_val)")
-                Xv, _ = self._input(validation_data[0])
+                Xv = validation_data[0]
+                Xv = self._rows(Xv) if outofcore.wants_stream(Xv) else self._input(Xv)[0]
                 if Xv.shape[0] == 0:
                     raise InputError("validation_data has no rows; pass at least one sample or None")
                 validation = (Xv, self._targets(validation_data[1], Xv.shape[0]))

@@ -20,10 +20,13 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from . import nn
+from . import chunks, nn
 from .checkpoint import Checkpoint, Progress
 from .errors import InputError
+from .outofcore import RowSource
 from .validation import check_params
+
+EVAL_BLOCK_BYTES = 32 << 20  # host rows scored at a time when the data are read from disk
 
 
 class Callback(Protocol):
@@ -237,6 +240,7 @@ def run(
     backend = model.backend
     xp = backend.xp
     n = X.shape[0]
+    stream = X if isinstance(X, RowSource) else None  # host rows, read a buffer at a time
     batch = n if batch_size is None else min(batch_size, n)
     if step is None:
         step = backend.compile(make_step(xp, optimizer, model.activation, model.l2))
@@ -265,22 +269,16 @@ def run(
             started = time.perf_counter()
             before = None if mutates else model.params
             rng_state = rng.bit_generator.state  # what a mid-epoch checkpoint replays from
-            order = backend.asarray(rng.permutation(n)) if shuffle else None
             first = at.batch if epoch == at.epoch else 0
+            if stream is not None:
+                batches = _from_host(backend, model.dtype, stream, Y, stream.order(rng, shuffle, batch), batch, first)
+            else:
+                order = backend.asarray(rng.permutation(n)) if shuffle else None
+                batches = _on_device(xp, X, Y, order, batch, first, whole, gather)
             # Device scalars from the start, so that the epoch's sums never leave the device.
             loss_sum = backend.asarray(np.asarray(at.loss_sum if first else 0.0), model.dtype)
             correct = backend.asarray(np.asarray(at.correct if first else 0.0), model.dtype)
-            for b, lo in enumerate(range(first * batch, n, batch), start=first):
-                hi = min(lo + batch, n)  # the standard forbids out-of-range stops
-                if whole:
-                    Xb, Yb = X, Y
-                elif order is None:  # in order: slices are views, no copy
-                    Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
-                elif gather is not None:  # the step's own buffers (CuPy's compiled step)
-                    Xb, Yb = gather(X, Y, order[lo:hi])
-                else:
-                    idx = order[lo:hi]
-                    Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+            for b, Xb, Yb in batches:
                 t += 1
                 model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
                 loss_sum = loss_sum + loss * Xb.shape[0]
@@ -309,6 +307,30 @@ def run(
                 break
     end_training(model, callbacks, history)
     return history
+
+
+def _on_device(xp, X, Y, order, batch: int, first: int, whole: bool, gather=None):
+    """(index, Xb, Yb) of each mini-batch from batch `first` on, gathered on the device."""
+    n = X.shape[0]
+    for b, lo in enumerate(range(first * batch, n, batch), start=first):
+        hi = min(lo + batch, n)  # the standard forbids out-of-range stops
+        if whole:
+            yield b, X, Y
+        elif order is None:  # in order: slices are views, no copy
+            yield b, X[lo:hi, ...], Y[lo:hi, ...]
+        elif gather is not None:  # the step's own buffers (CuPy's compiled step)
+            yield b, *gather(X, Y, order[lo:hi])
+        else:
+            idx = order[lo:hi]
+            yield b, xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+
+
+def _from_host(backend, dtype: str, source: RowSource, Y, order, batch: int, first: int):
+    """(index, Xb, Yb) of each mini-batch read from host rows (see outofcore), moved to
+    the device one batch at a time; the targets are gathered on the device."""
+    host_dtype = np.dtype(dtype)
+    for b, (Xb, positions) in enumerate(source.batches(order, batch, first, host_dtype), start=first):
+        yield b, backend.asarray(Xb, dtype), backend.xp.take(Y, backend.asarray(positions), axis=0)
 
 
 # -- the epoch's edges, shared with the distributed loop ---------------------------
@@ -413,13 +435,31 @@ def interrupted(model, checkpoint, progress: Progress):
 
 
 def evaluate(xp, model, X, Y) -> list:
-    """Mean cross-entropy (+ L2, as in training) and accuracy of `model` on device arrays."""
+    """Mean cross-entropy (+ L2, as in training) and accuracy of `model` on device arrays
+    (or on host rows read a block at a time: a `RowSource`); device scalars."""
+    if isinstance(X, RowSource):
+        return _evaluate_blocks(xp, model, X, Y)
     logits, _ = nn.forward(xp, model.params, X, model.activation)
     loss = nn.cross_entropy_sum(xp, logits, Y) / X.shape[0]
     if model.l2:
         loss = loss + nn.l2_penalty(xp, model.params, model.l2)
     hits = xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
     return [loss, xp.mean(xp.astype(hits, X.dtype))]
+
+
+def _evaluate_blocks(xp, model, source: RowSource, Y) -> list:
+    n, sums = source.shape[0], None
+    for lo, hi in chunks.row_blocks(n, source.shape[1] * 4, EVAL_BLOCK_BYTES):
+        Xb = model.backend.asarray(source.read(np.arange(lo, hi), np.dtype(model.dtype)), model.dtype)
+        Yb = Y[lo:hi, ...]
+        logits, _ = nn.forward(xp, model.params, Xb, model.activation)
+        hits = xp.sum(xp.astype(xp.argmax(logits, axis=1) == xp.argmax(Yb, axis=1), Xb.dtype))
+        block = [nn.cross_entropy_sum(xp, logits, Yb), hits]
+        sums = block if sums is None else [a + b for a, b in zip(sums, block)]
+    loss = sums[0] / n
+    if model.l2:
+        loss = loss + nn.l2_penalty(xp, model.params, model.l2)
+    return [loss, sums[1] / n]
 
 
 class EarlyStopping:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from . import chunks
 from .errors import DeviceMemoryError, InputError, InputTypeError, one_line
 
 DTYPES = ("float32", "float64")
@@ -212,7 +213,7 @@ def features(X, dtype: str, *, n_features: int | None = None, name: str = "X") -
     check_shape(host.shape, n_features, name)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is found and named just below
         cast = host.astype(dtype, copy=False)
-    if not np.isfinite(cast).all():
+    if not chunks.all_finite(cast):  # a block at a time: no boolean array of X's size
         check_finite(host, dtype, name)
     return cast
 

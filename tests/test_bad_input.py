@@ -65,7 +65,9 @@ def files(tmp_path_factory):
     npz("good", X=X, y=TWO_CLASS)
     npz("wide", X=rng.normal(size=(5, 4)), y=np.array([0, 1, 0, 1, 0]))
     npz("nan_label", X=X, y=np.where(np.arange(20) == 5, np.nan, TWO_CLASS))
-    npz("huge", X=np.where(np.arange(60).reshape(20, 3) % 3 == 1, 1e300, X), y=TWO_CLASS)
+    # Column 1 holds +-1e300: finite, but its spread overflows (a constant 1e300 would be centred).
+    cells = np.arange(60).reshape(20, 3)
+    npz("huge", X=np.where(cells % 3 == 1, np.where(cells % 2 == 0, 1e300, -1e300), X), y=TWO_CLASS)
     rows = "".join(f"{a:.3f},{b:.3f},{c:.3f},{t}\n" for (a, b, c), t in zip(X, TWO_CLASS))
     for name, text in {
         "empty": "a,b,c,label\n",

@@ -182,3 +182,99 @@ def test_synthetic_class_means_lie_about_sep_sqrt2_apart_in_any_dimension():
         means = np.array([ds.X[ds.y == k].mean(axis=0) for k in range(8)])
         gaps = [np.linalg.norm(means[i] - means[j]) for i in range(8) for j in range(i)]
         assert np.mean(gaps) == pytest.approx(3 * np.sqrt(2), rel=0.25), d
+
+
+# -- one copy of the data ------------------------------------------------------------------
+def test_checks_and_statistics_in_blocks_find_the_last_bad_value(monkeypatch):
+    from mlp_backends import chunks
+
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64)  # blocks of two rows of eight float32
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((101, 8)) * 3 + 100).astype(np.float32)
+    assert chunks.first_nonfinite(X) is None and chunks.all_finite(X)
+    X[100, 6] = np.inf
+    assert chunks.first_nonfinite(X) == (100, 6) and not chunks.all_finite(X)
+    X[100, 6] = 0
+    mean, std = chunks.mean_and_std(X)
+    np.testing.assert_allclose(mean, X.astype(np.float64).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, X.astype(np.float64).std(axis=0), rtol=1e-10)
+
+
+def test_a_nan_in_the_last_block_of_a_file_is_named(tmp_path, monkeypatch):
+    from mlp_backends import chunks
+
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 256)
+    X = np.ones((300, 4))
+    X[299, 2] = np.nan
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(300) % 2)
+    with pytest.raises(InputError, match=r"NaN or infinite values \(the first in row 299, column 2"):
+        data.read(str(tmp_path / "d.npz"))
+
+
+def test_permute_rows_in_place_is_a_gather():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((500, 3))
+    order = rng.permutation(500)
+    expected = X[order]
+    out = data.permute_rows(X, order)
+    assert out is X
+    np.testing.assert_array_equal(X, expected)
+
+
+def test_load_keeps_one_array_the_parts_are_views_of_it(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(400, 6), dtype=np.uint8)
+    y = np.arange(400) % 4
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    s = data.load(str(tmp_path / "d.npz"), dtype="float32", validation_size=0.2, seed=3)
+    base = s.X_train.base
+    assert base.dtype == np.float32 and base.shape == (400, 6)
+    assert all(np.shares_memory(part, base) for part in (s.X_train, s.X_val, s.X_test))
+    # The same numbers as gathering each part, then scaling with the training part's statistics.
+    from sklearn.model_selection import train_test_split
+
+    i_tr, i_te = train_test_split(np.arange(400), test_size=0.25, stratify=y, random_state=3)
+    i_tr, i_va = train_test_split(i_tr, test_size=0.2, stratify=y[i_tr], random_state=3)
+    mean, std = X[i_tr].mean(axis=0), X[i_tr].std(axis=0)
+    for part, idx in ((s.X_train, i_tr), (s.X_val, i_va), (s.X_test, i_te)):
+        np.testing.assert_allclose(part, (X[idx] - mean) / std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(s.y_test, y[i_te])
+
+
+def test_split_leaves_the_callers_array_alone_unless_told():
+    X = np.arange(80.0).reshape(40, 2)
+    y = np.arange(40) % 2
+    before = X.copy()
+    data.split(X, y)
+    np.testing.assert_array_equal(X, before)
+    s = data.split(X, y, copy=False, standardize=False)
+    assert np.shares_memory(s.X_train, X) and not np.array_equal(X, before)
+
+
+def test_a_constant_feature_is_not_divided_by_its_rounding_error():
+    X = np.full((1000, 2), 0.1)
+    X[:, 1] = np.arange(1000)
+    scaler = data.Standardizer.fit(X)
+    assert scaler.scale[0] == 1.0
+    np.testing.assert_allclose(scaler.transform(X)[:, 0], 0, atol=1e-12)
+
+
+def test_idx_bytes_are_read_once_into_the_final_array(tmp_path, write_idx, images):
+    from mlp_backends import datafiles
+
+    X, y = images
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", X, compress=True)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", y, compress=True)
+    got, _ = datafiles.read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+    assert got.dtype == np.uint8 and got.flags.owndata is False and got.base.flags.owndata  # a reshape of the buffer
+    write_idx(tmp_path / "x-images-idx3-ubyte", X)
+    with open(tmp_path / "x-images-idx3-ubyte", "ab") as f:
+        f.write(b"\0" * 5)
+    with pytest.raises(InputError, match="truncated or padded: .* found more than 144"):
+        datafiles.read_idx(tmp_path / "x-images-idx3-ubyte", labels_optional=True)
+
+
+def test_a_constant_column_of_huge_values_is_centred_not_an_overflow():
+    X = np.column_stack([np.full(50, 1e300), np.arange(50.0)])
+    scaler = data.Standardizer.fit(X)
+    assert scaler.constant == [0] and scaler.scale[0] == 1.0 and scaler.mean[0] == 1e300
