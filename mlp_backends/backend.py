@@ -175,6 +175,11 @@ class Backend:
     #: `list_backends()`; the array-level test suite leaves such backends out.
     #: Where it trains is said by `trainer()`, not by this flag.
     distributed: ClassVar[bool] = False
+    #: The GPU drivers this backend's GPU path needs ("nvidia", "rocm", "tpu",
+    #: "metal"; see mlp_backends/drivers.py). When none of them is on the
+    #: machine, auto knows without probing (importing the library) that this
+    #: backend offers no GPU here. None: only a probe can tell.
+    gpu_drivers: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, device: str | None = None):
         self.device_spec = device
@@ -224,6 +229,16 @@ class Backend:
         """Device memory, as {"in_use_bytes": ..., "peak_bytes": ...}; None on the host.
         A backend may add the device's own figures ("device_used_bytes", "device_total_bytes")."""
         return None
+
+    def thread_knob(self):
+        """The CPU thread setting that `fit` may choose (a `mlp_backends.threads.Knob`), or
+        None where the library decides alone (GPUs; JAX fixes its pool at start-up).
+        By default: the BLAS libraries loaded in the process, through threadpoolctl."""
+        if self.is_gpu:
+            return None
+        from .threads import BlasKnob
+
+        return BlasKnob() if BlasKnob.available() else None
 
     def compile(self, step: Callable) -> Callable:
         """Speed hook: return a faster function with the same numbers."""

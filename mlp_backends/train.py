@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from . import chunks, nn
+from . import threads as cpu_threads
 from .checkpoint import Checkpoint, Progress
 from .errors import InputError
 from .outofcore import RowSource
@@ -77,6 +78,8 @@ class History:
     time: list[float] = field(default_factory=list)
     extra: dict[str, list[float]] = field(default_factory=dict)
     stopped_early: str = ""
+    #: The CPU threads of the last run: {"mode": "auto"|"fixed"|"library", "threads": n, "why": ...}.
+    threads: dict = field(default_factory=dict)
 
     @property
     def diverged(self) -> bool:
@@ -91,7 +94,7 @@ class History:
 
     def as_dict(self) -> dict[str, Any]:
         return {"loss": self.loss, "accuracy": self.accuracy, "time": self.time,
-                "extra": self.extra, "stopped_early": self.stopped_early}
+                "extra": self.extra, "stopped_early": self.stopped_early, "threads": self.threads}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
@@ -226,6 +229,7 @@ def run(
     state=None,
     start_step: int = 0,
     step: Callable | None = None,
+    threads: int | str | None = None,
 ) -> History:
     """Train `model` in place on device arrays X (n, d) and Y (n, k).
 
@@ -236,6 +240,8 @@ def run(
     `state` and `start_step` carry an optimizer on across calls (partial_fit).
     step: a step already made by `make_step` and compiled (the benchmark
     reuses one across calls, so JAX does not trace it again).
+    threads: CPU threads for the steps: a count, or None/"auto" to let
+    mlp_backends.threads choose by measuring ($MLP_BACKENDS_THREADS first).
     """
     backend = model.backend
     xp = backend.xp
@@ -248,6 +254,7 @@ def run(
     # so `before` would be live or deleted arrays; such a step skips a bad batch instead.
     mutates = getattr(step, "mutates_params", False)
     gather = getattr(step, "gather", None)  # gather(X, Y, idx) -> (Xb, Yb), into buffers it keeps
+    whole_epoch = getattr(step, "epoch", None)  # a compiled epoch (JAX: lax.scan over the batches)
     rng = np.random.default_rng(seed)
     at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
     resumed = resume and checkpoint is not None and checkpoint.exists()
@@ -263,8 +270,9 @@ def run(
         restore_callbacks(model, callbacks, at.callbacks)
     # A run that a callback stopped is over, also when resumed from its last checkpoint.
     last = at.epoch if history.stopped_early else epochs
+    cpu = _thread_session(model, batch, threads)
     # A compiled step may come with a context to run in (NumPy's watches floating-point errors).
-    with _StopOnSigint() as sigint, getattr(step, "watch", contextlib.nullcontext)():
+    with cpu, _StopOnSigint() as sigint, getattr(step, "watch", contextlib.nullcontext)():
         for epoch in range(at.epoch, last):
             started = time.perf_counter()
             before = None if mutates else model.params
@@ -278,9 +286,19 @@ def run(
             # Device scalars from the start, so that the epoch's sums never leave the device.
             loss_sum = backend.asarray(np.asarray(at.loss_sum if first else 0.0), model.dtype)
             correct = backend.asarray(np.asarray(at.correct if first else 0.0), model.dtype)
+            if whole_epoch is not None and stream is None and first == 0 and not whole:
+                # The backend runs the epoch as one program: gathers, steps and sums on the device.
+                model.params, state, loss_sum, correct = whole_epoch(
+                    model.params, state, X, Y, backend.asarray(np.arange(n)) if order is None else order, t, batch)
+                t, batches = t + -(-n // batch), ()
             for b, Xb, Yb in batches:
                 t += 1
-                model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
+                if cpu.pace is not None:  # measuring thread counts, or counting steps until it does
+                    cpu.step_begins()
+                    model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
+                    cpu.step_ends()
+                else:
+                    model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
                 loss_sum = loss_sum + loss * Xb.shape[0]
                 correct = correct + hits
                 if sigint.requested:
@@ -293,6 +311,9 @@ def run(
             host = read_scalars(backend, figures)  # the one host read of the epoch
             logs = {"epoch": epoch + 1, "loss": host[0], "accuracy": host[1],
                     "time": time.perf_counter() - started}
+            if cpu.choice.threads is not None:
+                logs["threads"] = cpu.choice.threads
+            history.threads = cpu.choice.as_dict()
             if validation is not None:
                 logs["val_loss"], logs["val_accuracy"] = host[2], host[3]
             if handle_divergence(model, before, logs, on_divergence, history):
@@ -305,6 +326,10 @@ def run(
                                                 callbacks=callback_states(model, callbacks)))
             if stop:
                 break
+            if sigint.requested:  # a compiled epoch cannot stop half-way: it stops at its end
+                interrupted(model, checkpoint, Progress(epoch + 1, 0, t, rng.bit_generator.state,
+                                                        history=history.as_dict(), opt_state=state,
+                                                        callbacks=callback_states(model, callbacks)))
     end_training(model, callbacks, history)
     return history
 
@@ -331,6 +356,16 @@ def _from_host(backend, dtype: str, source: RowSource, Y, order, batch: int, fir
     host_dtype = np.dtype(dtype)
     for b, (Xb, positions) in enumerate(source.batches(order, batch, first, host_dtype), start=first):
         yield b, backend.asarray(Xb, dtype), backend.xp.take(Y, backend.asarray(positions), axis=0)
+
+
+def _thread_session(model, batch: int, threads) -> "cpu_threads.Session":
+    """The CPU thread settings of one run (mlp_backends/threads.py): fixed, or measured per
+    shape of step, since a step's matrix products decide whether threads pay."""
+    backend = model.backend
+    shapes = tuple(tuple(W.shape) for W in model.params[::2])
+    macs = batch * sum(a * b for a, b in shapes)
+    key = (backend.spec, shapes, batch, model.dtype)
+    return cpu_threads.Session(backend.thread_knob(), cpu_threads.requested(threads), key, macs)
 
 
 # -- the epoch's edges, shared with the distributed loop ---------------------------
