@@ -57,7 +57,8 @@ def draw(results: dict[str, list[dict]], path: str, title: str) -> None:
         w = WORKLOADS[workload]
         ax.set_title(f"{workload}: {'-'.join(map(str, w.sizes))}, batch {w.batch}", fontsize=10)
         ax.set_ylabel("training samples per second")
-    fig.suptitle(title + " (blue: mlp_backends, gray: references, black tick: GEMM-only floor)", fontsize=9)
+    fig.suptitle(f"{title}\nblue: mlp_backends, gray: references, black tick: that backend's GEMM-only floor",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -72,18 +73,23 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="BLAS/OpenMP threads (default: the libraries' own)")
     p.add_argument("--out", default="docs/backends.png", help="the PNG to write")
     p.add_argument("--json", default=None, help="also write the rows here")
+    p.add_argument("--from-json", default=None, metavar="PATH", help="redraw a chart from rows written by --json")
     args = p.parse_args(argv)
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown or args.repeats < 1:
         p.error(f"unknown workload {', '.join(unknown)}" if unknown else "--repeats must be at least 1")
-    hold = bench._limit_threads(args.threads) if args.threads else None
-    limits = hold() if hold else None  # noqa: F841 - the caps last while it lives
-    results = {w: measure(w, args) for w in workloads}
-    machine = bench.machine()
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        machine, results = saved["machine"], saved["results"]
+    else:
+        hold = bench._limit_threads(args.threads) if args.threads else None
+        limits = hold() if hold else None  # noqa: F841 - the caps last while it lives
+        results = {w: measure(w, args) for w in workloads}
+        machine = bench.machine()
     draw(results, args.out, f"{machine['cpus']} CPUs, Python {machine['python']}, NumPy {machine['numpy']}, "
                             f"{machine['date_utc'][:10]}")
-    if args.json:
+    if args.json and not args.from_json:
         Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=1))
     print(f"wrote {args.out}")
     return 0
