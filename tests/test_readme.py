@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -75,6 +74,10 @@ def test_every_readme_example_runs_and_prints_what_it_shows(tmp_path):
                 continue
             where = f"README.md line {block.line}"
             if block.kind == "toml":
+                try:
+                    import tomllib  # Python 3.11+; on 3.10 the fragment goes unparsed
+                except ImportError:
+                    continue
                 tomllib.loads(block.text)
             elif block.kind == "bash":
                 code, out = shell.run(["bash", "-ec", block.text])
