@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, defaults, validation
 from .errors import InputError, UsageError, one_line
 from .train import TrainingInterrupted
 
@@ -172,12 +174,69 @@ def _cmd_backends(args) -> int:
     return 0
 
 
+SCHEDULER_FILE_WAIT_S = 60.0
+
+
+def _scheduler_address(scheduler: str) -> str:
+    """--scheduler as an address: a scheduler file (`dask scheduler --scheduler-file F.json`,
+    which may still be starting: waited for, as dask's own clients do) gives its `address`."""
+    if not scheduler.lower().endswith(".json"):
+        return scheduler
+    path, waited = Path(scheduler).expanduser(), 0.0
+    while True:
+        try:
+            return json.loads(path.read_text())["address"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # absent, or being written
+            if waited >= SCHEDULER_FILE_WAIT_S:
+                what = "no scheduler file" if isinstance(exc, OSError) else "no address in the scheduler file"
+                raise InputError(f"{what} {scheduler} after {waited:.0f} s; start the scheduler with "
+                                 f"dask scheduler --scheduler-file {scheduler}") from None
+        time.sleep(0.2)
+        waited += 0.2
+
+
+def _train_settings(args) -> dict:
+    """The run's settings: the defaults table, then --recipe, then the options given; each checked."""
+    s = defaults.settings(
+        args.recipe, hidden_size=args.hidden, activation=args.activation, init=args.init, dtype=args.dtype,
+        seed=args.seed, l2=args.l2, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, epochs=args.epochs)
+    s["batch_size"] = defaults.batch_rows(s["batch_size"])
+    hidden = s["hidden_size"]
+    s["hidden_size"] = [hidden] if isinstance(hidden, int) else list(hidden)
+    # Each option against the rule of its Python name (mlp_backends/validation.py); the CLI
+    # adds its own: at least one epoch, and an early-stopping patience of 0 for "off".
+    checks = [("--hidden", "hidden_size", h, None) for h in s["hidden_size"]] + [
+        ("--epochs", "epochs", s["epochs"], None),
+        ("--batch-size", "batch_size", s["batch_size"], validation.Whole(1)),
+        ("--learning-rate", "learning_rate", s["learning_rate"], None),
+        ("--l2", "l2", s["l2"], None),
+        ("--seed", "seed", s["seed"], None),
+        ("--test-size", "test_size", args.test_size, None),
+        ("--validation-split", "validation_size", args.validation_split, None),
+        ("--checkpoint-every", "checkpoint_every", args.checkpoint_every, None),
+        ("--early-stopping", "patience", args.early_stopping, validation.Whole(0)),
+    ]
+    if isinstance(s["epochs"], int) and s["epochs"] < 1:  # the API allows 0 (no training); a run needs one
+        raise InputError(f"--epochs must be at least 1, got {s['epochs']}")
+    for option, name, value, rule in checks:
+        if value is None and name in ("batch_size", "learning_rate"):  # full batch; the recipe's rate
+            continue
+        try:
+            validation.check_param(name, value, rule)
+        except UsageError as exc:
+            raise type(exc)(f"{option}: {exc}") from None
+    return s
+
+
 def _cmd_train(args) -> int:
     from . import data
     from .model import MLP
     from .checkpoint import Checkpoint
     from .train import EarlyStopping
 
+    # Everything the options alone can tell is checked before the backend starts or data load.
+    s = _train_settings(args)
     from .checkpoint import FILE
     from .io import check_outputs
 
@@ -189,10 +248,7 @@ def _cmd_train(args) -> int:
         from .plot import require_matplotlib
 
         require_matplotlib()  # before training, so a missing extra costs nothing
-    if args.epochs < 1:
-        raise InputError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.early_stopping < 0:
-        raise InputError(f"--early-stopping takes a patience of 1 or more epochs, got {args.early_stopping}")
+    data.check_source(args.data, args.target)
     if args.resume and args.checkpoint and Path(args.resume) != Path(args.checkpoint):
         raise InputError("--resume DIR already saves its checkpoints in DIR; drop --checkpoint or name the same folder")
     checkpoint = args.resume or args.checkpoint
@@ -205,22 +261,29 @@ def _cmd_train(args) -> int:
     if args.scheduler:  # a Dask cluster: the dask backend at that address
         if (spec or "dask") != "dask":
             raise InputError(f"--scheduler trains on a Dask cluster; use it with --backend dask, not {spec!r}")
-        spec = f"dask:{args.scheduler}"
+        spec = f"dask:{_scheduler_address(args.scheduler)}"
     backend, why = _choose_backend(spec)
+    if not backend.supports(s["dtype"]):
+        raise InputError(f"backend {backend.spec} has no {s['dtype']} on its device; "
+                         "use --dtype float32 or another backend or device")
     print(f"backend: {backend.spec} ({why})")
-    ds = data.load(args.data, seed=args.seed, target=args.target, test_size=args.test_size,
-                   validation_size=args.validation_split, dtype=args.dtype)
-    model = MLP(ds.n_features, args.hidden, ds.n_classes, args.activation,
-                backend=backend, dtype=args.dtype, seed=args.seed, l2=args.l2)
+    ds = data.load(args.data, seed=s["seed"], target=args.target, test_size=args.test_size,
+                   validation_size=args.validation_split, dtype=s["dtype"])
+    model = MLP(ds.n_features, s["hidden_size"], ds.n_classes, s["activation"],
+                backend=backend, dtype=s["dtype"], seed=s["seed"], init=s["init"], l2=s["l2"])
     val = "" if ds.X_val is None else f" / {len(ds.y_val)} validation"
     print(f"data: {ds.name}, {len(ds.y_train)} train{val} / {len(ds.y_test)} test samples, "
           f"{ds.n_features} features, {ds.n_classes} classes; model: {model}")
     if ds.standardizer is not None and ds.standardizer.note():
         print(ds.standardizer.note())
+    if s["learning_rate"] is None:  # the article's eta, per sample on a summed loss, on our mean loss
+        s["learning_rate"] = defaults.article_learning_rate(len(ds.y_train))
+        print(f"recipe {args.recipe}: full-batch gradient descent, learning rate {defaults.ARTICLE_ETA:g} per "
+              f"sample x {len(ds.y_train)} samples = {s['learning_rate']:g} on the mean loss")
 
     callbacks = []
     if not args.quiet:
-        callbacks.append(Progress(args.epochs))
+        callbacks.append(Progress(s["epochs"]))
     if args.log_json:
         callbacks.append(JsonLines(args.log_json, append=bool(args.resume)))
     stopper = EarlyStopping(patience=args.early_stopping) if args.early_stopping else None
@@ -230,8 +293,8 @@ def _cmd_train(args) -> int:
 
     started = time.perf_counter()
     try:
-        history = model.fit(ds.X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
-                            learning_rate=args.learning_rate, optimizer=args.optimizer,
+        history = model.fit(ds.X_train, ds.y_train, epochs=s["epochs"], batch_size=s["batch_size"],
+                            learning_rate=s["learning_rate"], optimizer=s["optimizer"],
                             callbacks=callbacks, validation_data=validation,
                             checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
                             resume=bool(args.resume), threads=args.threads)
@@ -250,11 +313,15 @@ def _cmd_train(args) -> int:
         parts.append(("validation", *validation))
     parts.append(("test", ds.X_test, ds.y_test))
     for name, X, y in parts:
+        loss = model.loss(X, y)
+        # After a divergence the kept parameters are finite but may be too large for a finite loss.
+        why = "" if math.isfinite(loss) else " (the kept parameters are finite, but too large for a finite loss)"
         print(f"{name} accuracy: {model.score(X, y):.4f}")
-        print(f"{name} loss: {model.loss(X, y):.4f}")
+        print(f"{name} loss: {loss:.4f}{why}")
     if history.threads.get("threads"):
         print(f"threads: {history.threads['threads']} ({history.threads['mode']}: {history.threads['why']})")
-    print(f"wall time: {wall:.2f} s ({len(history)} epochs)")
+    done = f"{len(history)} epochs" + (f" finished, diverged in epoch {len(history) + 1}" if history.diverged else "")
+    print(f"wall time: {wall:.2f} s ({done})")
 
     if args.save and history.diverged and Path(args.save).exists():
         print(f"{PROG}: kept {args.save} as it was: this run diverged, so its model was not saved over it",
@@ -265,9 +332,9 @@ def _cmd_train(args) -> int:
             "standardization": ds.standardizer.as_dict() if ds.standardizer else None,
             "training": {
                 "data": args.data, "target": args.target, "test_size": args.test_size,
-                "validation_split": args.validation_split, "epochs": args.epochs, "epochs_run": len(history),
-                "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                "optimizer": args.optimizer, "l2": args.l2, "seed": args.seed,
+                "validation_split": args.validation_split, "epochs": s["epochs"], "epochs_run": len(history),
+                "batch_size": s["batch_size"], "learning_rate": s["learning_rate"],
+                "optimizer": s["optimizer"], "l2": s["l2"], "seed": s["seed"], "recipe": args.recipe,
                 "early_stopping": args.early_stopping, "backend": backend.spec,
             },
         }
@@ -289,6 +356,7 @@ def _load_for_inference(args):
     from . import data
     from .model import MLP
 
+    data.check_source(args.data, args.target)  # before the model file and the backend
     model = MLP.load(args.model, backend=args.backend)
     ds = data.read(args.data, target=args.target, n_features=model.sizes[0], dtype=model.dtype)
     scaling = model.extra.get("standardization")
@@ -370,11 +438,12 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    from .io import check_outputs
     from .model import MLP
 
     if Path(args.out).expanduser().resolve() == Path(args.model).expanduser().resolve():
         raise InputError(f"the ONNX file would overwrite the model {args.model}; give another name")
-    _writable(args.out, "the ONNX model")
+    check_outputs({"OUT.onnx": args.out})
     model = MLP.load(args.model, backend="numpy")
     path = model.export_onnx(args.out)
     how = "raw rows (the saved standardization is in the graph)" if model.extra.get("standardization") \
@@ -394,6 +463,14 @@ def _cmd_data_convert(args) -> int:
     return 0
 
 
+def _cmd_data_export(args) -> int:
+    from .exporting import export
+
+    rows, features, files = export(args.source, args.file, target=args.target)
+    print(f"wrote {rows} rows x {features} features and their labels to {' and '.join(map(str, files))}")
+    return 0
+
+
 # -- the parser -----------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse with errors on one line (what is wrong, then where to look), exit code 2."""
@@ -406,10 +483,25 @@ def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+def _batch_size(text: str) -> int | str:
+    """--batch-size: a whole number, or `full`."""
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number nor full") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    D = defaults.DEFAULTS
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show tracebacks and debug logs")
+                       help="add the traceback to an error (the exit code stays) and show this library's "
+                            "debug logs")
+    debug.add_argument("--debug-loggers", metavar="NAMES", default=argparse.SUPPRESS,
+                       help="other libraries' loggers to show at debug level too, comma-separated "
+                            "(e.g. jax,distributed), or all")
     parser = _Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug],
         description="Train a multi-layer perceptron on NumPy, CuPy, PyTorch, JAX or any backend plugin.",
@@ -444,32 +536,43 @@ def build_parser() -> argparse.ArgumentParser:
                         "a .npz (X, y), .csv (with a header) or *-idx3-ubyte[.gz] file, or a folder of "
                         ".npy files (X.npy, y.npy; read from disk, see: data convert)")
     g.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
-    g.add_argument("--test-size", type=float, default=0.25, metavar="F",
-                   help="fraction held out for the test (default: 0.25; stratified)")
-    g.add_argument("--validation-split", type=float, default=0.0, metavar="F",
+    g.add_argument("--test-size", type=float, default=D["test_size"], metavar="F",
+                   help=f"fraction held out for the test (default: {D['test_size']}; stratified)")
+    g.add_argument("--validation-split", type=float, default=D["validation_split"], metavar="F",
                    help="fraction of the training part held out for validation (default: none)")
     g = p.add_argument_group("model")
-    g.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N",
-                   help="hidden layer sizes (default: 64)")
-    g.add_argument("--activation", default="relu", choices=["sigmoid", "relu", "tanh"],
-                   help="hidden activation (default: relu)")
-    g.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="(default: float32)")
+    g.add_argument("--recipe", choices=sorted(defaults.RECIPES), default=None,
+                   help="article: the article's setup: one sigmoid hidden layer of 32, randn weights, "
+                        "full-batch gradient descent with its learning rate (per sample, on a summed loss) "
+                        "scaled to the data, 500 epochs; options given explicitly still win")
+    g.add_argument("--hidden", type=int, nargs="+", default=None, metavar="N",
+                   help=f"hidden layer sizes (default: {D['hidden_size']})")
+    g.add_argument("--activation", default=None, choices=["sigmoid", "relu", "tanh"],
+                   help=f"hidden activation (default: {D['activation']})")
+    g.add_argument("--init", default=None, choices=["auto", "glorot", "he", "standard_normal"],
+                   help=f"initial weights (default: {D['init']}: He for relu, Glorot otherwise)")
+    g.add_argument("--dtype", default=None, choices=["float32", "float64"], help=f"(default: {D['dtype']})")
     g.add_argument("--backend", default=None, metavar="SPEC",
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="with --backend dask: the Dask scheduler to train on, e.g. tcp://HOST:8786, or "
+                   help="with --backend dask: the Dask scheduler to train on, e.g. tcp://HOST:8786, its "
+                        "scheduler file (dask scheduler --scheduler-file FILE.json; waited for), or "
                         "'processes' for a local cluster of worker processes (default: a threads-only "
                         "local cluster in this process, started and closed)")
     g = p.add_argument_group("training")
-    g.add_argument("--optimizer", default="adam", choices=["sgd", "momentum", "adam"], help="(default: adam)")
-    g.add_argument("--learning-rate", "--lr", type=float, default=0.003, metavar="LR", help="(default: 0.003)")
-    g.add_argument("--batch-size", type=int, default=32, metavar="N", help="(default: 32)")
-    g.add_argument("--epochs", type=int, default=30, metavar="N", help="(default: 30)")
-    g.add_argument("--l2", type=float, default=0.0, metavar="L", help="weight penalty (default: 0)")
+    g.add_argument("--optimizer", default=None, choices=["sgd", "momentum", "adam"],
+                   help=f"(default: {D['optimizer']})")
+    g.add_argument("--learning-rate", "--lr", type=float, default=None, metavar="LR",
+                   help=f"on the mean loss of a batch (default: {D['learning_rate']})")
+    g.add_argument("--batch-size", type=_batch_size, default=None, metavar="N|full",
+                   help=f"rows per step, or full for full-batch gradient descent (default: {D['batch_size']})")
+    g.add_argument("--epochs", type=int, default=None, metavar="N", help=f"(default: {D['epochs']})")
+    g.add_argument("--l2", type=float, default=None, metavar="L", help=f"weight penalty (default: {D['l2']:g})")
     g.add_argument("--threads", type=_threads_arg, default=None, metavar="N",
                    help="CPU threads for training: a count, or auto (default: auto, or $MLP_BACKENDS_THREADS): "
                         "one thread for small networks, else the faster of one and all, measured while training")
-    g.add_argument("--seed", type=int, default=0, help="for the split, the weights and the shuffles (default: 0)")
+    g.add_argument("--seed", type=int, default=None,
+                   help=f"for the split, the weights and the shuffles (default: {D['seed']})")
     g.add_argument("--checkpoint", metavar="DIR",
                    help="save a checkpoint in DIR every --checkpoint-every epochs and on Ctrl-C")
     g.add_argument("--checkpoint-every", type=int, default=1, metavar="K", help="(default: 1)")
@@ -528,9 +631,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
     p.set_defaults(func=_cmd_data_convert)
 
+    p = command("data", "write data files", [f"{PROG} data export iris flowers.csv --target species",
+                                              f"{PROG} data export digits digits-images-idx3-ubyte.gz"])
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
+    p = data_sub.add_parser(
+        "export", parents=[debug], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="write a data source (a built-in set, synthetic:...) as a .csv, .npz or IDX file",
+        description="Write a data source as a file that train, predict and evaluate read: a .csv with a "
+                    "header (built-in sets keep their feature and class names), an .npz with X and y, or an "
+                    "MNIST-format *-images-idx3-ubyte[.gz] file with its *-labels-idx1-ubyte[.gz] partner.",
+        epilog=_examples(f"{PROG} data export iris flowers.csv --target species",
+                         f"{PROG} data export synthetic:n=500,d=8,classes=3 own.npz",
+                         f"{PROG} data export digits digits-images-idx3-ubyte.gz"))
+    p.add_argument("source", metavar="SOURCE", help="a built-in set, synthetic:..., or a file")
+    p.add_argument("file", metavar="FILE", help="the file to write: .csv, .npz or *-images-idx3-ubyte[.gz]")
+    p.add_argument("--target", metavar="COLUMN", default="target", help="a CSV's label column name (default: target)")
+    p.set_defaults(func=_cmd_data_export)
+
     from . import bench  # light: NumPy and the standard library at import
 
-    p = sub.add_parser("bench", help="benchmark the backends side by side (epoch time, GEMM floor, memory)")
+    p = command("bench", "benchmark the backends side by side (epoch time, GEMM floor, memory)", [
+        f"{PROG} bench",
+        f"{PROG} bench --workload tiny --backends numpy --references none --repeats 1",
+        f"{PROG} bench --workload mnist --backends numpy,torch --plain --threads 1 --plot mnist.png",
+        f"{PROG} bench --workload small --references numpy-handwritten --repeats 5 --json small.json",
+        f"{PROG} bench --workload wide --backends cupy,torch --tf32   # on a GPU",
+    ])
     bench.add_arguments(p)
     p.set_defaults(func=bench.run)
     return parser
@@ -547,13 +673,32 @@ def _dask_logs(debug: bool) -> None:
         logging.getLogger("distributed").setLevel(level.upper())
 
 
+def _setup_logging(debug: bool, others: str) -> None:
+    """Warnings from everyone; debug logs from this library with --debug, and from other
+    libraries only when named (JAX alone writes about a hundred lines at debug level)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    names = [n.strip() for n in others.split(",") if n.strip()]
+    if debug:
+        names += ["mlp_backends", "backends"]
+    for name in names:
+        logging.getLogger(None if name == "all" else name).setLevel(logging.DEBUG)
+
+
+def _failed(code: int, message: str, exc: BaseException, debug: bool) -> int:
+    """One line on stderr, after the traceback with --debug; the same exit code either way."""
+    if debug:
+        traceback.print_exception(exc)
+    print(message, file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    debug = getattr(args, "debug", False)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    _dask_logs(debug)
+    others = getattr(args, "debug_loggers", "")
+    debug = getattr(args, "debug", False) or bool(others)
+    _setup_logging(debug, others)
+    _dask_logs(getattr(args, "debug", False))
     if args.command is None:
         parser.print_help()
         return 2
@@ -566,10 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        if debug:
-            raise
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return _failed(2, f"{PROG}: error: {exc}", exc, debug)
     except TrainingInterrupted as exc:  # Ctrl-C, handled after a step: says where and how to resume
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 130
@@ -586,16 +728,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as exc:  # the disk, not the input: full, read-only, permissions
-        if debug:
-            raise
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return _failed(1, f"{PROG}: error: {exc}", exc, debug)
     except Exception as exc:  # noqa: BLE001 - exit 1 with one line; --debug shows the traceback
-        if debug:
-            raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
+        hint = "" if debug else " (run again with --debug for the traceback)"
+        return _failed(1, f"{PROG}: internal error: {type(exc).__name__}: {exc}{hint}", exc, debug)
     finally:
         sys.stdout = stdout
 

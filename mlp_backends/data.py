@@ -18,13 +18,16 @@ A data source is a string (what `--data` takes):
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import chunks, datafiles, outofcore, validation
+from .defaults import DEFAULTS
 from .errors import InputError
+from .stratify import stratified_indices
 
 BUILTIN = ("digits", "iris", "wine", "breast-cancer")
 SYNTHETIC_DEFAULTS = {"n": 1000, "d": 20, "classes": 3, "seed": 0, "sep": 3.0}
@@ -116,31 +119,34 @@ class Split:
         return len(self.classes)
 
 
-def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """One of scikit-learn's bundled data sets (no download)."""
+def _no_sklearn(name: str) -> InputError:
+    return InputError(f"the built-in data set {name!r} comes from scikit-learn, which is not installed; "
+                      'pip install "mlp-backends[sklearn]", or use your own .csv/.npz/IDX file or synthetic:...')
+
+
+def builtin_bunch(name: str):
+    """scikit-learn's Bunch for a bundled set (data, target, feature_names, target_names):
+    the one part of data loading that needs the `[sklearn]` extra."""
     try:
         from sklearn import datasets
     except ImportError as exc:
-        raise InputError(
-            "the built-in data sets come from scikit-learn, which is not installed; "
-            "pip install 'mlp-backends[sklearn]'"
-        ) from exc
+        raise _no_sklearn(name) from exc
     loaders = {"digits": datasets.load_digits, "iris": datasets.load_iris,
                "wine": datasets.load_wine, "breast-cancer": datasets.load_breast_cancer}
     if name not in loaders:
         raise InputError(f"unknown data set {name!r}; built in: {', '.join(BUILTIN)}")
-    X, y = loaders[name](return_X_y=True)
-    return X.astype(np.float64), y.astype(np.int64)
+    return loaders[name]()
+
+
+def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One of scikit-learn's bundled data sets (no download), as float64 X and int64 y."""
+    bunch = builtin_bunch(name)
+    return bunch.data.astype(np.float64), bunch.target.astype(np.int64)
 
 
 def _stratified(X, y, size: float, seed: int, what: str):
-    from sklearn.model_selection import train_test_split
-
-    try:
-        return train_test_split(X, y, test_size=size, stratify=y, random_state=seed)
-    except ValueError as exc:  # e.g. a class with one sample, or a part smaller than the class count
-        raise InputError(f"cannot take a stratified {what} of {size:g} from {len(y)} samples "
-                         f"({exc}); use more data or a different {what} size") from exc
+    train, test = stratified_indices(y, size, seed, what)
+    return X[train], X[test], y[train], y[test]
 
 
 def permute_rows(X: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -174,9 +180,10 @@ def _rows_in_order(X: np.ndarray, order: np.ndarray, dtype, copy: bool) -> np.nd
     return out
 
 
-def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 0,
-          standardize: bool = True, name: str = "data", validation_size: float = 0.0,
-          dtype=None, copy: bool = True) -> Split:
+def split(X: np.ndarray, y: np.ndarray, *, test_size: float = DEFAULTS["test_size"],
+          seed: int = DEFAULTS["seed"], standardize: bool = True, name: str = "data",
+          validation_size: float = DEFAULTS["validation_split"], dtype=None,
+          copy: bool = True) -> Split:
     """Stratified train/test split with a seed, then standardization fitted on train.
 
     y holds any labels (ints, strings); the split's y are indices into
@@ -294,26 +301,43 @@ def read(source: str, *, target: str | None = None, n_features: int | None = Non
 
 def _read(source, target, n_features, dtype) -> Dataset:
     """`read`, except that with dtype None file features come as stored (bytes stay bytes)."""
+    kind = check_source(source, target)
+    source = source.strip()
+    if kind == "builtin":
+        return Dataset(source, *load_builtin(source))
+    if kind == "synthetic":
+        return Dataset(source, *synthetic(**_parse_synthetic(source)))
+    path = Path(source).expanduser()
+    optional = n_features is not None
+    if kind == "folder":
+        return Dataset(source, *outofcore.open_folder(path, labels_optional=optional))
+    readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=optional, dtype=dtype),
+               ".csv": lambda: datafiles.read_csv(path, target, n_features, dtype=dtype or np.float64),
+               "idx": lambda: datafiles.read_idx(path, labels_optional=optional, dtype=dtype)}
+    return Dataset(source, *readers[kind]())
+
+
+def check_source(source: str, target: str | None = None) -> str:
+    """The kind of a data source ("builtin", "synthetic", "folder", ".npz", ".csv" or "idx"), or an
+    InputError saying why it cannot be read; nothing is read, so the CLI asks this first."""
     if not isinstance(source, str) or not source.strip():
         raise InputError("no data given; name a built-in set (digits, ...), synthetic:..., or a file")
     source = source.strip()
     if target is not None and not source.lower().endswith(".csv"):
         raise InputError(f"--target names a CSV column, but {source!r} is not a .csv file")
     if source in BUILTIN:
-        return Dataset(source, *load_builtin(source))
+        if importlib.util.find_spec("sklearn") is None:
+            raise _no_sklearn(source)
+        return "builtin"
     if source == "synthetic" or source.startswith("synthetic:"):
-        return Dataset(source, *synthetic(**_parse_synthetic(source)))
+        _parse_synthetic(source)
+        return "synthetic"
     path = Path(source).expanduser()
     if outofcore.is_folder(path):
-        return Dataset(source, *outofcore.open_folder(path, labels_optional=n_features is not None))
+        return "folder"
     lower = path.name.lower()
-    optional = n_features is not None
-    readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=optional, dtype=dtype),
-               ".csv": lambda: datafiles.read_csv(path, target, n_features, dtype=dtype or np.float64)}
-    reader = readers.get(path.suffix.lower())
-    if reader is None and "idx3-ubyte" in lower:
-        reader = lambda: datafiles.read_idx(path, labels_optional=optional, dtype=dtype)  # noqa: E731
-    if reader is None:
+    kind = path.suffix.lower() if path.suffix.lower() in (".npz", ".csv") else "idx" if "idx3-ubyte" in lower else None
+    if kind is None:
         if "idx1-ubyte" in lower:
             raise InputError(f"{source} is an IDX labels file; pass the images file (*-idx3-ubyte) instead")
         raise InputError(f"unknown data set {source!r}; use one of {', '.join(BUILTIN)}, "
@@ -321,11 +345,12 @@ def _read(source, target, n_features, dtype) -> Dataset:
                          "or a folder of .npy files (X.npy, y.npy)")
     if not path.is_file():
         raise InputError(f"no file at {source}; check the path")
-    return Dataset(source, *reader())
+    return kind
 
 
-def load(name: str = "digits", *, test_size: float = 0.25, seed: int = 0, target: str | None = None,
-         validation_size: float = 0.0, dtype=None) -> Split:
+def load(name: str = "digits", *, test_size: float = DEFAULTS["test_size"], seed: int = DEFAULTS["seed"],
+         target: str | None = None, validation_size: float = DEFAULTS["validation_split"],
+         dtype=None) -> Split:
     """A data source (built-in, synthetic or file), split and standardized.
 
     dtype: the float dtype to train in (default: the data's float dtype, else
