@@ -75,6 +75,12 @@ class TorchBackend(Backend):
         return {"in_use_bytes": torch.cuda.memory_allocated(self.device),
                 "peak_bytes": torch.cuda.max_memory_allocated(self.device)}
 
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        """CUDA's OutOfMemoryError (the default's), and the CPU allocator's, which is a
+        plain RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+        return super().is_out_of_memory(exc) or (
+            isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)[:300])
+
     # The in-place update in compile: None means on a GPU only. There it saves device
     # memory (one set of parameters and moments instead of two); on the CPU its on-device
     # check of each batch costs more than the allocations it saves (mnist: -2% to +7% a

@@ -1,33 +1,115 @@
 """The Backend contract: what a plugin implements to run the MLP on an array library.
 
-Requirements a plugin must meet:
-- importing its module imports no array library; the library is imported
-  inside `probe()` and `__init__`, so `import mlp_backends` stays light;
-- `probe()` does real work on the device (an allocation and a reduction),
-  because a library can import fine and still fail at first use (CuPy with
-  no GPU);
-- `xp` is an array-API namespace (usually from `array_api_compat`), and every
-  array the backend creates lives on `self.device`; where the library places
-  new arrays by a per-thread current device (CuPy), `device_context()` makes
-  it this backend's, and the model and the training loop run inside it.
+A plugin is a `Backend` subclass in its own module, registered under the
+entry-point group `mlp_backends.backends` (see README, "Writing a backend
+plugin"). `mlp_backends.testing.check_backend(MyBackend)` checks every
+promise below; the check that enforces each is named in brackets.
 
-Where training and inference run is the backend's choice too, through one
-hook, `trainer()`:
-- `None` (the default): `MLP` converts the data to this backend's arrays and
-  runs the array loop of `mlp_backends.train` on `self.device`;
-- an object with the methods of `mlp_backends.train.Trainer` (`fit`,
-  `holds`, `predict_proba`, `predict`, `score`): `MLP.fit` hands it the data
-  as the user gave them (with the validated settings, the optimizer and the
-  checkpoint folder), and inference goes to it for the inputs it `holds`
-  (say, arrays that live on a cluster). The Dask plugin's trainer is
-  `mlp_backends.distributed.ClusterTrainer`; a Ray or Spark plugin would
-  bring its own the same way. The model module never names a backend.
-Return the same object on every call (it may hold a connection, such as a
-cluster client, for the life of the backend) and give it a `close()` if it
-holds one.
+The class
+- `name`: a lower-case identifier, what users type (`--backend NAME[:DEVICE]`);
+  `priority`: an int, auto takes the usable GPU backend with the highest;
+  `distributed`: True for a backend that trains on a cluster (its `fit` goes
+  to `mlp_backends.distributed`) [check_attributes].
+- Importing the module imports no array library: import it inside `probe()`
+  and `_setup()`, so `import mlp_backends` stays light and a broken library
+  cannot break discovery [check_import_is_light].
+- `probe()` (a classmethod) never raises and returns a `Probe(usable, reason,
+  devices, version, is_gpu)`: a one-line reason when unusable, devices as the
+  strings users put after ':'. It does real work on the device (an allocation
+  and a reduction), because a library can import and still fail at first use
+  (CuPy with no GPU) [check_probe].
+- `_setup(device)` imports the library and returns (array-API namespace,
+  device object); it works wherever `probe()` says usable. The namespace has
+  the standard's functions the math calls (`mlp_backends.testing.NAMESPACE`)
+  and computes them like NumPy does, to the dtype's tolerance
+  [check_namespace, check_loss_and_gradients_agree, check_plain_steps_agree].
 
-A plugin is a subclass registered under the entry-point group
-`mlp_backends.backends` (see README, "Writing a backend plugin").
+Moving arrays (defaults below use `xp.asarray(..., device=)` and `np.asarray`)
+- `asarray(host, dtype)`: a host array of any layout (views, 0-d, empty,
+  integers) -> an array of exactly `dtype` and the same shape, on
+  `self.device`. It may alias the host array [check_asarray].
+- `to_numpy(x)`: -> a NumPy array with x's values, shape and dtype, for
+  device-made views and 0-d results too; it may be x itself (NumPy), so
+  callers copy before keeping it [check_to_numpy].
+- `owns(x)`: True for this backend's arrays, False for anything else (lists,
+  scalars, other libraries' arrays); the model keeps the arrays it owns on the
+  device and answers in kind [check_owns].
+- `dtype(name)`: the namespace's dtype for "float32" / "float64". float32 is
+  required; float64 where the device has it (a backend without it is checked
+  in float32 only) [check_asarray].
+
+The device
+- `synchronize()`: waits for queued work and returns None; clocks need it
+  [check_synchronize].
+- `memory_stats()`: None for host memory, else {"in_use_bytes": int,
+  "peak_bytes": int} with peak >= in use [check_memory_stats].
+- `is_out_of_memory(exc)`: True for MemoryError and for the library's own
+  out-of-memory error (recognised by type, or by message where the library
+  has no type: PyTorch's CPU allocator), False for every other error; the
+  model then reports sizes and what to try [check_out_of_memory].
+- `device_context()`: a re-entrant context manager in which arrays made
+  without an explicit device land on this backend's device, for a library
+  that places them by a per-thread current device (CuPy); the model and the
+  training loop run inside it. Nothing to do by default [check_device_context].
+- `is_gpu`: whether arrays live on a GPU; `spec`: the string `get_backend`
+  turns back into this backend.
+
+The speed hook
+- `compile(step)` returns a callable with the step's signature,
+  `(params, state, Xb, Yb, t) -> (params, state, loss, hits)`, giving the same
+  numbers as the plain step to the dtype's tolerance, for every optimizer, on
+  a short last batch and back [check_compiled_steps_agree]. Identity by
+  default. It may:
+  - wrap it (`jax.jit`, `torch.compile`, CUDA-graph replay);
+  - rebuild it from the same math with `step.rebuild(**changes)` (keys of
+    `step.config`: `xp`, `optimizer`, `activation`, `l2`, `kern`, `update`):
+    another namespace, a kernel set (`nn.Kernels`) or an in-place `update`;
+  - give the step `gather(X, Y, idx) -> (Xb, Yb)`, which the training loop
+    then uses to take each shuffled batch (into buffers the step keeps);
+  - update in place or donate its inputs, only if the returned step has
+    `mutates_params = True`: the training loop then keeps no copy from before
+    an epoch, so the step must itself skip a batch whose loss or update is
+    not finite (report its loss as NaN). A step that writes into its inputs
+    without saying so is caught [check_compiled_steps_agree].
+  A kernel set's functions may overwrite their array arguments (`z` in
+  `activate(z, b)`, `g` in `activation_grad(a, g)`, `log_p` in
+  `softmax_delta(log_p, Y, n)`), never `b`, `a`, `Y` or anything else: nn.py
+  hands them only arrays it made for the step and reads them no more.
+- The whole user path, `MLP.fit` with shuffled mini-batches and the article's
+  `train`, agrees with the NumPy float64 reference, and outputs follow the
+  inputs (NumPy in, NumPy out; the backend's arrays in, its arrays out)
+  [check_fit_agrees].
+
+Where it runs
+- `trainer()`: None (the default) lets `MLP` convert the data to this
+  backend's arrays and run the array loop of `mlp_backends.train` on
+  `self.device`. A backend that computes elsewhere (a cluster) returns an
+  object with the methods of `mlp_backends.train.Trainer` (`fit`, `holds`,
+  `predict_proba`, `predict`, `score`): `MLP.fit` hands it the data as the
+  user gave them (with the validated settings, the optimizer and the
+  checkpoint folder), and inference goes to it for the inputs it `holds`.
+  It returns the same object on every call (it may hold a connection, such
+  as a cluster client, for the backend's life) with a `close()` if it holds
+  one. The Dask plugin's is `mlp_backends.distributed.ClusterTrainer`; the
+  model module never names a backend. Such a backend sets `distributed =
+  True` when its `xp` is not where the data live; the array-level checks
+  then pass it through NumPy and `check_fit_agrees` leaves its `fit` to the
+  trainer's own tests [check_attributes].
+
+Where it runs
+- `trainer()`: None (the default) lets `MLP` convert the data to this
+  backend's arrays and run the array loop of `mlp_backends.train` on
+  `self.device`. A backend that computes elsewhere (a cluster) returns an
+  object with the methods of `mlp_backends.train.Trainer` (`fit`, `holds`,
+  `predict_proba`, `predict`, `score`): `MLP.fit` hands it the data as the
+  user gave them (with the validated settings, the optimizer and the
+  checkpoint folder), and inference goes to it for the inputs it `holds`.
+  It returns the same object on every call (it may hold a connection, such
+  as a cluster client, for the backend's life) with a `close()` if it holds
+  one. The Dask plugin's is `mlp_backends.distributed.ClusterTrainer`; the
+  model module never names a backend. Such a backend sets `distributed =
+  True` when its `xp` is not where the data live; `check_fit_agrees` then
+  leaves its `fit` to the trainer's own tests.
 """
 
 from __future__ import annotations

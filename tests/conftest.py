@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mlp_backends import get_backend, list_backends, registry
+from mlp_backends.testing import tolerance  # noqa: F401 - tests import it from here
 
 def pytest_sessionstart(session):
     """CI names the backends that must run ($MLP_BACKENDS_REQUIRE): a skip there is a failure."""
@@ -75,11 +76,6 @@ def step_problem(backend, dtype, sizes=(5, 7, 6, 3), n=40, seed=0):
     Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
     to = lambda a: backend.asarray(a, dtype)  # noqa: E731
     return [to(p) for p in params], to(X), to(Y)
-
-
-def tolerance(dtype: str) -> dict:
-    """Dtype-aware closeness for comparisons against the NumPy float64 reference."""
-    return {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}
 
 
 def finite_difference_grads(model, X, y, eps=1e-6, per_array=None):
