@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..backend import Probe
+from ..errors import one_line
 from .agreement import (
     check_compiled_steps_agree,
     check_fit_agrees,
@@ -61,6 +62,10 @@ def check_backend(backend, device=None) -> None:
             check(backend, device)
         except AssertionError as exc:
             raise AssertionError(f"{check.__name__}: {exc}") from exc
+        except Exception as exc:  # the plugin's own code failed inside the check
+            promise = (check.__doc__ or "").strip().splitlines()[0]
+            raise AssertionError(f"{check.__name__}: {label_of(backend, device)} raised {one_line(exc)}; "
+                                 f"the promise: {promise}") from exc
 
 
 def label_of(backend, device) -> str:
