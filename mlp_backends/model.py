@@ -116,8 +116,8 @@ class MLP:
         b = self.backend
         if b.owns(X) and not isinstance(X, np.ndarray):  # NumPy input takes the checked host path
             back = (lambda r: r)
-            source = device(X)
-            if source != b.device:  # e.g. array_api_strict's device1: compute here, answer there
+            source = _device_or_none(X)
+            if source is not None and source != b.device:  # e.g. strict's device1: compute here, answer there
                 X = to_device(X, b.device)
                 back = (lambda r: to_device(r, source))
             validation.check_shape(X.shape, self.sizes[0])
@@ -332,6 +332,13 @@ class MLP:
 
         io.save(self, path)
 
+    def export_onnx(self, path):
+        """Write the forward pass, with the saved standardization, as an ONNX file taking raw
+        rows (outputs `probabilities` and `label`); needs the `onnx` extra. Returns the path."""
+        from .export import export_onnx
+
+        return export_onnx(self, path)
+
     @classmethod
     def load(cls, path, backend: str | Backend | None = None) -> "MLP":
         from . import io
@@ -343,3 +350,10 @@ class MLP:
         return (f"MLP({self.sizes[0]}, {hidden[0] if len(hidden) == 1 else hidden}, {self.sizes[-1]}, "
                 f"activation={self.activation!r}, backend={self.backend.spec!r}, dtype={self.dtype!r})")
 
+
+def _device_or_none(x):
+    """x's device, or None for a library whose arrays carry none (MLX: work runs on its default device)."""
+    try:
+        return device(x)
+    except AttributeError:
+        return None
