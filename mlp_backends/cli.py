@@ -290,6 +290,21 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from .model import MLP
+
+    if Path(args.out).expanduser().resolve() == Path(args.model).expanduser().resolve():
+        raise InputError(f"the ONNX file would overwrite the model {args.model}; give another name")
+    _writable(args.out, "the ONNX model")
+    model = MLP.load(args.model, backend="numpy")
+    path = model.export_onnx(args.out)
+    how = "raw rows (the saved standardization is in the graph)" if model.extra.get("standardization") \
+        else "rows as the model was trained on (no standardization was saved)"
+    print(f"wrote {path}: input X ({model.dtype}, N x {model.sizes[0]}: {how}); "
+          f"outputs probabilities (N x {model.sizes[-1]}) and label")
+    return 0
+
+
 # -- the parser -----------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse with errors on one line (what is wrong, then where to look), exit code 2."""
@@ -397,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.set_defaults(func=_cmd_predict)
         else:
             p.set_defaults(func=_cmd_evaluate)
+
+    p = command("export", "write a saved model's forward pass as an ONNX file that takes raw rows",
+                [f"{PROG} export model.npz model.onnx"])
+    p.add_argument("model", metavar="MODEL", help="a model file saved by train --save or MLP.save")
+    p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write (needs the onnx extra)")
+    p.set_defaults(func=_cmd_export)
 
     from . import bench  # light: NumPy and the standard library at import
 

@@ -27,6 +27,15 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("required backends are not usable: " + "; ".join(missing))
 
 
+def needs(module: str):
+    """Import `module` or skip the test, unless $MLP_BACKENDS_REQUIRE_MODULES names it
+    (CI does, for the optional libraries it installs): then its absence fails."""
+    required = os.environ.get("MLP_BACKENDS_REQUIRE_MODULES", "").split(",")
+    if module in required:
+        return __import__(module)
+    return pytest.importorskip(module, reason=f"{module} is not installed (the onnx extra)")
+
+
 # The strict library's second device proves that nothing falls back to the default device.
 EXTRA_DEVICES = {"array_api_strict": ["array_api_strict:device1"]}
 
