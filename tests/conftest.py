@@ -40,13 +40,19 @@ def needs(module: str):
 EXTRA_DEVICES = {"array_api_strict": ["array_api_strict:device1"]}
 
 
+def is_own(info) -> bool:
+    """Whether a registered backend is one of this distribution's; an installed third-party
+    plugin (examples/mlx_backend) is tested by its own suite, not by this one's fixtures."""
+    return info.source.endswith("(mlp-backends)")
+
+
 def _backend_params(dtypes):
     params = []
     # A distributed backend (dask) is not an array library for the model: its
     # parameters are NumPy on the driver and its training needs a cluster, so
     # the array-level suite would only re-test numpy, slowly. It has its own
     # tests (tests/test_distributed.py) against a LocalCluster.
-    for info in (i for i in list_backends() if not i.distributed):
+    for info in (i for i in list_backends() if not i.distributed and is_own(i)):
         specs = [info.name, *EXTRA_DEVICES.get(info.name, [])]
         for spec in specs:
             for dtype in dtypes:

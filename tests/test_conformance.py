@@ -8,6 +8,7 @@ hold without running it (its probe and its import).
 
 from __future__ import annotations
 
+from conftest import is_own
 from mlp_backends import list_backends
 from mlp_backends.testing import backend_conformance_tests
 
@@ -15,4 +16,6 @@ from mlp_backends.testing import backend_conformance_tests
 # device; its "no_float64" device, that float64 is skipped where a device lacks it.
 EXTRA = ["array_api_strict:device1", "array_api_strict:no_float64"]
 
-test_built_in_backends = backend_conformance_tests(*[i.name for i in list_backends()], *EXTRA)
+# Only this distribution's own; the example plugin runs its own one-line suite (test_example_plugin.py).
+test_built_in_backends = backend_conformance_tests(
+    *[i.name for i in list_backends() if is_own(i)], *EXTRA)
