@@ -8,8 +8,8 @@ promise below; the check that enforces each is named in brackets.
 The class
 - `name`: a lower-case identifier, what users type (`--backend NAME[:DEVICE]`);
   `priority`: an int, auto takes the usable GPU backend with the highest;
-  `distributed`: True for a backend that trains on a cluster (its `fit` goes
-  to `mlp_backends.distributed`) [check_attributes].
+  `distributed`: True for a backend whose `xp` is not where the data live (a
+  cluster; see "Where it runs") [check_attributes].
 - Importing the module imports no array library: import it inside `probe()`
   and `_setup()`, so `import mlp_backends` stays light and a broken library
   cannot break discovery [check_import_is_light].

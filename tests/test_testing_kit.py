@@ -41,6 +41,17 @@ BROKEN = {
             in_place = step.rebuild(update=InPlaceUpdate(step.config["optimizer"]))
             return lambda *args: in_place(*args)  # hides mutates_params
     """, "NumPyBackend", None, "check_compiled_steps_agree", r"wrote into the parameters.*mutates_params = True"),
+    "gather_takes_the_wrong_rows": ("""
+        def compile(self, step):
+            def compiled(*args):
+                return step(*args)
+            compiled.gather = lambda X, Y, idx: (X[:idx.shape[0]], Y[:idx.shape[0]])  # ignores the order
+            return compiled
+    """, "NumPyBackend", None, "check_compiled_steps_agree", r"compile\(step\): the loss .* differs"),
+    "device_context_is_not_a_context": ("""
+        def device_context(self):
+            return None
+    """, "NumPyBackend", None, "check_device_context", r"returned None; return a context manager"),
     "asarray_ignores_dtype": ("""
         def asarray(self, host, dtype=None):
             return np.asarray(host)

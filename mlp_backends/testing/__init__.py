@@ -32,6 +32,7 @@ from .agreement import (
 from .contract import (
     check_asarray,
     check_attributes,
+    check_device_context,
     check_import_is_light,
     check_memory_stats,
     check_namespace,
@@ -52,6 +53,7 @@ __all__ = [
     "check_attributes",
     "check_backend",
     "check_compiled_steps_agree",
+    "check_device_context",
     "check_fit_agrees",
     "check_import_is_light",
     "check_loss_and_gradients_agree",

@@ -20,6 +20,8 @@ ROWS = 24
 #: Rows of each step: a full batch, the short last one, then a full one again
 #: (a compiled step must handle a new shape and come back to the first).
 BATCHES = ((0, 16), (16, 24), (0, 16))
+#: The rows in a shuffled order, as the training loop takes them.
+ORDER = np.random.default_rng(7).permutation(ROWS)
 #: (label, optimizer, activation, l2): every optimizer, every activation, L2 once.
 SCHEDULE = (
     ("sgd", optim.SGD(0.1), "sigmoid", 0.0),
@@ -82,6 +84,11 @@ def check_loss_and_gradients_agree(backend, device=None, dtype: str | None = Non
     ref = _reference_xp()
     params, X, Y, _ = problem()
     fix = "the backend's namespace computes the standard's functions differently (check _setup's xp)"
+    with b.device_context():
+        _loss_and_gradients(b, ref, params, X, Y, dtype, fix)
+
+
+def _loss_and_gradients(b, ref, params, X, Y, dtype, fix) -> None:
     for dtype in _dtypes(b, dtype):
         to = lambda a: b.asarray(np.array(a), dtype)  # noqa: E731 - a copy: asarray may alias
         for activation in nn.ACTIVATIONS:
@@ -117,14 +124,21 @@ def _run_steps(b, dtype: str, compiled: bool) -> None:
             step = b.compile(step)
             assert callable(step), f"{_name(b)}: compile(step) returned {step!r}, not a callable"
         mutates = bool(getattr(step, "mutates_params", False))
+        gather = getattr(step, "gather", None)  # the loop takes shuffled batches through it
+        X_all, Y_all = to(X), to(Y)
         params = [to(p) for p in params0]
         state = opt.init(b.xp, params)
         for t, (lo, hi) in enumerate(BATCHES, start=1):
             case = f"{label} ({activation}, l2={l2}), step {t}"
+            rows = ORDER[lo:hi]
+            if gather is not None:
+                Xb, Yb = gather(X_all, Y_all, b.asarray(rows))
+            else:
+                Xb, Yb = to(X[rows]), to(Y[rows])
             inputs = [*params, *(a for group in state for a in group)]
             given = None if mutates else _host_copy(b, inputs)
-            params, state, loss, hits = step(params, state, to(X[lo:hi]), to(Y[lo:hi]), t)
-            ref_params, ref_state, ref_loss, ref_hits = ref_step(ref_params, ref_state, X[lo:hi], Y[lo:hi], t)
+            params, state, loss, hits = step(params, state, Xb, Yb, t)
+            ref_params, ref_state, ref_loss, ref_hits = ref_step(ref_params, ref_state, X[rows], Y[rows], t)
             fix = ("compile(step) must return a step with the same numbers as the plain step: rebuild it "
                    "from the same math (step.rebuild) and keep optim.py's formulas"
                    if compiled else "the backend's namespace computes the standard's functions differently")
@@ -150,16 +164,18 @@ def check_plain_steps_agree(backend, device=None, dtype: str | None = None) -> N
     """Several steps of every optimizer (SGD, momentum, Nesterov, Adam; every activation; L2)
     with the plain `train.make_step` on the backend's namespace agree with the reference."""
     b = make_backend(backend, device)
-    for dtype in _dtypes(b, dtype):
-        _run_steps(b, dtype, compiled=False)
+    with b.device_context():
+        for dtype in _dtypes(b, dtype):
+            _run_steps(b, dtype, compiled=False)
 
 
 def check_compiled_steps_agree(backend, device=None, dtype: str | None = None) -> None:
     """The same steps through the plugin's `compile` hook agree with the reference, and a compiled
     step that writes into its inputs says so (`mutates_params`)."""
     b = make_backend(backend, device)
-    for dtype in _dtypes(b, dtype):
-        _run_steps(b, dtype, compiled=True)
+    with b.device_context():
+        for dtype in _dtypes(b, dtype):
+            _run_steps(b, dtype, compiled=True)
 
 
 #: fit's settings: the optimizers' formulas are checked step by step above; this is the loop.

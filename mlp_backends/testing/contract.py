@@ -268,6 +268,21 @@ def check_synchronize(backend, device=None) -> None:
     assert np.allclose(b.to_numpy(x), 1.0), f"{_name(b)}: (ones @ ones / 64) three times is not all ones"
 
 
+def check_device_context(backend, device=None) -> None:
+    """`device_context()` is a re-entrant context manager, and arrays made inside it without a
+    device land on the backend's device where the library has a current device (CuPy)."""
+    b = make_backend(backend, device)
+    context = b.device_context()
+    assert hasattr(context, "__enter__") and hasattr(context, "__exit__"), (
+        f"{_name(b)}: device_context() returned {context!r}; return a context manager "
+        "(contextlib.nullcontext() when the library needs none)")
+    with context:
+        with b.device_context():  # the model's methods nest it
+            x = b.asarray(np.ones(3), "float32")
+            y = b.xp.sum(x * x)
+    assert float(b.to_numpy(y)) == 3.0, f"{_name(b)}: sum(ones(3) ** 2) inside device_context() is not 3"
+
+
 def check_memory_stats(backend, device=None) -> None:
     """`memory_stats()` is None (host memory) or {"in_use_bytes": int, "peak_bytes": int}, peak >= in use."""
     b = make_backend(backend, device)

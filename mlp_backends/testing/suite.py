@@ -13,6 +13,7 @@ from .agreement import (
 from .contract import (
     check_asarray,
     check_attributes,
+    check_device_context,
     check_import_is_light,
     check_memory_stats,
     check_namespace,
@@ -34,6 +35,7 @@ CHECKS = (
     check_to_numpy,
     check_owns,
     check_synchronize,
+    check_device_context,
     check_memory_stats,
     check_out_of_memory,
     check_loss_and_gradients_agree,
