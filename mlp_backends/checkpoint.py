@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, ModelFileError
-from .io import atomic_savez, read_npz
-from .validation import check_param
+import numpy as np
+
+from .errors import InputError, ModelFileError, one_line
+from .io import atomic_savez, check_format, corrupt_if_invalid, read_npz
+from .validation import Whole, check_arrays, check_param, layer_shapes
 
 FILE = "checkpoint.npz"
 KIND = "mlp_backends.checkpoint"
@@ -73,28 +75,77 @@ class Checkpoint:
         atomic_savez(self.path, arrays, meta)
 
     def load(self, model) -> Progress:
-        """Put the checkpoint's parameters into `model`; return where to continue."""
-        arrays, meta = read_npz(self.path, kind="checkpoint")
-        if meta.get("format") != KIND or not isinstance(meta.get("format_version"), int):
-            raise ModelFileError(f"{self.path} is not an mlp_backends checkpoint")
-        if meta["format_version"] > VERSION:
-            raise ModelFileError(f"{self.path} is from a newer mlp_backends; upgrade to resume it")
-        for key, want in (("config", model.config()), ("settings", self.settings)):
-            have = meta.get(key, {})
-            diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
-            if diff:
-                listed = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in diff.items())
-                raise InputError(
-                    f"checkpoint in {self.directory} was made with {listed}; resume with the same "
-                    "settings, or use a new checkpoint folder"
-                )
-        try:
-            model.set_params([arrays[f"param{i}"] for i in range(len(model.params))])
-            opt_state = tuple(
-                [model.backend.asarray(arrays[f"opt{i}_{j}"], model.dtype) for j in range(n)]
-                for i, n in enumerate(meta["opt_groups"])
-            )
-            return Progress(meta["epoch"], meta["batch"], meta["step"], meta["rng_state"],
-                            meta["loss_sum"], meta["correct"], meta["history"], opt_state)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{self.path} is corrupt ({exc}); delete it to start over") from exc
+        """Put the checkpoint's parameters into `model`; return where to continue.
+
+        Every field is checked against `model` before anything is read from the
+        arrays: a damaged or foreign checkpoint is a `ModelFileError`, one made
+        with other settings an `InputError` that lists them."""
+        found = {}
+
+        def check(meta, contents):
+            check_format(meta, self.path, "checkpoint", KIND, VERSION)
+            for key, want in (("config", model.config()), ("settings", self.settings)):
+                have = meta.get(key)
+                if not isinstance(have, dict):
+                    raise ModelFileError(f"{self.path} is corrupt: {key} is not a mapping; delete it to start over")
+                diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+                if diff:
+                    listed = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in diff.items())
+                    raise InputError(
+                        f"checkpoint in {self.directory} was made with {listed}; resume with the same "
+                        "settings, or use a new checkpoint folder"
+                    )
+            with corrupt_if_invalid(self.path):
+                found["progress"] = _progress(meta, contents, model)
+
+        arrays, meta = read_npz(self.path, "checkpoint", check)
+        progress = found["progress"]
+        model.set_params([arrays[f"param{i}"] for i in range(len(model.params))])
+        progress.opt_state = tuple(
+            [model.backend.asarray(arrays[f"opt{i}_{j}"], model.dtype) for j in range(n)]
+            for i, n in enumerate(meta["opt_groups"]))
+        return progress
+
+
+HISTORY_LISTS = ("loss", "accuracy", "time")
+
+
+def _number(name: str, value) -> float:
+    """A float as `atomic_savez` writes it: a number, or "nan", "inf", "-inf"."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{name} must be a number, got {str(value)[:40]!r}")
+    return float(value)
+
+
+def _progress(meta: dict, contents: dict, model) -> Progress:
+    """Where the checkpoint stands, every field checked; raises InputError on the first bad one."""
+    whole = Whole(0)
+    epoch, batch, step = (check_param(k, meta.get(k), whole) for k in ("epoch", "batch", "step"))
+    rng_state = meta.get("rng_state")
+    if rng_state is not None:
+        try:  # the generator itself is the judge of its state
+            np.random.default_rng().bit_generator.state = rng_state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise InputError(f"rng_state is not a generator state ({one_line(exc)})") from exc
+    history = meta.get("history")
+    if not isinstance(history, dict) or not set(history) <= {*HISTORY_LISTS, "extra", "stopped_early"}:
+        raise InputError(f"history is not a training history ({str(history)[:40]})")
+    lists = [*(history.get(k, []) for k in HISTORY_LISTS), *dict(history.get("extra") or {}).values()]
+    for values in lists:
+        if not isinstance(values, list):
+            raise InputError("history holds a value that is not a list")
+        for v in values:
+            _number("history value", v)
+    if not isinstance(history.get("stopped_early", ""), str) or not isinstance(history.get("extra", {}), dict):
+        raise InputError("history is not a training history")
+    shapes = layer_shapes(model.sizes)
+    groups = meta.get("opt_groups")
+    if not isinstance(groups, list) or any(g != len(shapes) for g in groups) or len(groups) > 4:
+        raise InputError(f"opt_groups {str(groups)[:40]} does not fit {len(shapes)} parameter arrays")
+    wanted = {f"param{i}": s for i, s in enumerate(shapes)}
+    wanted.update({f"opt{i}_{j}": s for i in range(len(groups)) for j, s in enumerate(shapes)})
+    check_arrays(contents, wanted)
+    return Progress(epoch, batch, step, rng_state, _number("loss_sum", meta.get("loss_sum")),
+                    _number("correct", meta.get("correct")), history)

@@ -45,17 +45,22 @@ def _labels_match(X, y, path, what="y") -> None:
 
 
 def read_npz(path, labels_optional: bool = False):
-    """Arrays `X` (n, d) and `y` (n,) from an .npz (y may be absent if labels_optional)."""
+    """Arrays `X` (n, d) and `y` (n,) from an .npz (y may be absent if labels_optional).
+
+    Its headers are checked first (validation.npz_contents): no pickles, sizes that
+    agree, bounded inflation; only X and y are read."""
+    validation.npz_contents(path, InputError, ".npz file")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in ("X", "y") if k in z.files}
+            names = sorted(z.files)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise InputError(f"{path} is not a readable .npz file (truncated or corrupt: {exc})") from exc
     except ValueError as exc:  # object arrays need pickle, which we never load
         raise InputError(f"{path} holds object arrays, which are not loaded (no pickle); "
                          "save numeric arrays X and y") from exc
     if "X" not in arrays or ("y" not in arrays and not labels_optional):
-        raise InputError(f"{path} has arrays {sorted(arrays)}; it needs 'X' (features) and 'y' (labels): "
+        raise InputError(f"{path} has arrays {names}; it needs 'X' (features) and 'y' (labels): "
                          "np.savez(path, X=X, y=y)")
     X = _features(arrays["X"], path)
     y = arrays.get("y")
@@ -143,7 +148,7 @@ def _read_idx_array(path) -> np.ndarray:
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
+            raw = validation.read_bounded(f, validation.inflation_limit(Path(path).stat().st_size), str(path))
     except (OSError, EOFError) as exc:  # gzip: bad magic or cut short
         raise InputError(f"{path} is not a readable IDX file ({exc}); download it again") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] == 0:

@@ -3,11 +3,14 @@
 Saved from any backend, loaded on any backend. Writes go to a temporary file
 in the same folder and are renamed into place, so an interrupted save never
 leaves a broken model behind. Loading a truncated, corrupt, foreign or
-newer-format file raises `ModelFileError` saying which.
+newer-format file raises `ModelFileError` saying which. Files are untrusted:
+sizes, shapes and types are checked from the headers before anything is
+allocated from them, and nothing in them is unpickled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -17,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import ModelFileError, UsageError, one_line
+from .validation import check_arrays, check_config, check_extra, jsonable, layer_shapes, npz_contents
 
 FORMAT = "mlp_backends.model"
 FORMAT_VERSION = 1
 META_KEY = "__meta__"
+MAX_META_BYTES = 64 << 20  # far above any real metadata; a bigger one is not ours
 
 
 def _default_mode() -> int:
@@ -51,30 +56,76 @@ def atomic_write(path, write, mode: str = "wb") -> None:
 
 
 def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write arrays + JSON metadata to `path` so that it is either whole or untouched."""
-    blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    """Write arrays + JSON metadata to `path` so that it is either whole or untouched.
+
+    Non-finite numbers in `meta` are written as the strings "nan", "inf", "-inf"
+    (JSON has no NaN), which `float()` reads back."""
+    text = json.dumps(jsonable(meta), sort_keys=True, allow_nan=False)
+    blob = np.frombuffer(text.encode(), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, **arrays, **{META_KEY: blob}))
 
 
-def read_npz(path, kind: str = "model") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Arrays and metadata of a file written by `atomic_savez`, or a clear error."""
+def read_npz(path, kind: str = "model", check=None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays and metadata of a file written by `atomic_savez`, or a clear `ModelFileError`.
+
+    The file is untrusted: its headers are read first (validation.npz_contents:
+    sizes agree, no pickles, bounded inflation), then the metadata, then
+    `check(meta, contents)` (contents: name -> (shape, dtype)) may refuse it
+    (with `corrupt_if_invalid` around what is about the file's integrity),
+    and only then are the arrays read; every array must be finite.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"no {kind} file at {path}; check the path")
+    contents = npz_contents(path, ModelFileError, f"{kind} file")
+    if META_KEY not in contents:
+        raise ModelFileError(f"{path} is an .npz without mlp_backends metadata: not a {kind} file of ours")
+    shape, dtype = contents.pop(META_KEY)
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
+        raise ModelFileError(f"{path} has corrupt metadata ({dtype} {shape}); save it again")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            meta = json.loads(z[META_KEY].tobytes().decode())
+            if not isinstance(meta, dict):
+                raise ModelFileError(f"{path} has corrupt metadata (a {type(meta).__name__}, not a mapping); "
+                                     "save it again")
+            if check is not None:
+                check(meta, contents)
+            arrays = {k: z[k] for k in contents}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # ValueErrors, but about the metadata
+        raise ModelFileError(f"{path} has corrupt metadata ({one_line(exc)}); save it again") from exc
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ModelFileError(
-            f"{path} is not a readable {kind} file (truncated or corrupt: {exc}); save it again"
-        ) from exc
-    if META_KEY not in arrays:
-        raise ModelFileError(f"{path} is an .npz without mlp_backends metadata: not a {kind} file of ours")
-    try:
-        meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path} has corrupt metadata ({exc}); save it again") from exc
+        if isinstance(exc, UsageError):
+            raise
+        raise ModelFileError(f"{path} is not a readable {kind} file (truncated or corrupt: {one_line(exc)}); "
+                             "save it again") from exc
+    for name, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise ModelFileError(f"{path} is corrupt: array {name!r} holds NaN or infinity; save it again")
     return arrays, meta
+
+
+@contextlib.contextmanager
+def corrupt_if_invalid(path):
+    """Inside: a validation error about a file's contents becomes `ModelFileError` naming the file."""
+    try:
+        yield
+    except UsageError as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{path} is corrupt: {exc}") from exc
+
+
+def check_format(meta: dict, path, kind: str, fmt: str, version: int) -> None:
+    """The file says it is ours, of this kind, in a format this version reads."""
+    if meta.get("format") != fmt:
+        raise ModelFileError(f"{path} is not an mlp_backends {kind} (format {str(meta.get('format'))[:40]!r})")
+    v = meta.get("format_version")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ModelFileError(f"{path} is corrupt: format_version {str(v)[:40]!r} is not a whole number")
+    if v > version:
+        raise ModelFileError(f"{path} has {kind} format {v}, newer than this mlp_backends reads ({version}); "
+                             "upgrade mlp-backends")
 
 
 def save(model, path) -> None:
@@ -95,24 +146,24 @@ def save(model, path) -> None:
 
 def load(path, backend=None, *, build):
     """The model saved in `path`, on `backend`; `build(config, backend)` makes the
-    network (`MLP.from_config`: passed in, so that this module never imports the model)."""
+    network (`MLP.from_config`: passed in, so that this module never imports the model).
+    Every field of the file is checked before anything is built from it."""
     from .registry import get_backend
 
     backend = get_backend(backend)  # a bad backend is its own error, not a corrupt file
-    arrays, meta = read_npz(path)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not an mlp_backends model (format {meta.get('format')!r})")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} has model format {version!r}, newer than this mlp_backends reads ({FORMAT_VERSION}); "
-            "upgrade mlp-backends"
-        )
-    try:
-        model = build(meta["config"], backend=backend)
-        n_layers = len(model.sizes) - 1
-        model.set_params([arrays[f"{kind}{i}"] for i in range(1, n_layers + 1) for kind in "Wb"])
-    except (KeyError, TypeError, IndexError, ValueError) as exc:
-        raise ModelFileError(f"{path} is corrupt: its arrays or metadata do not fit ({exc})") from exc
-    model.extra = meta.get("extra", {})
+    found = {}
+
+    def check(meta, contents):
+        check_format(meta, path, "model", FORMAT, FORMAT_VERSION)
+        with corrupt_if_invalid(path):
+            cfg = check_config(meta.get("config"))
+            shapes = layer_shapes(cfg["sizes"])
+            check_arrays(contents, {f"{'W' if i % 2 == 0 else 'b'}{i // 2 + 1}": s for i, s in enumerate(shapes)})
+            found.update(config=cfg, extra=check_extra(meta.get("extra", {}), cfg["sizes"]))
+
+    arrays, _ = read_npz(path, "model", check)
+    model = build(found["config"], backend=backend)
+    n_layers = len(model.sizes) - 1
+    model.set_params([arrays[f"{kind}{i}"] for i in range(1, n_layers + 1) for kind in "Wb"])
+    model.extra = found["extra"]
     return model

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DeviceMemoryError, InputError, InputTypeError
+from .errors import DeviceMemoryError, InputError, InputTypeError, one_line
 
 DTYPES = ("float32", "float64")
 ROWS_PER_BLOCK = 1 << 16  # check_finite's block: 64k rows, a few MB for most widths
@@ -67,6 +67,8 @@ class Number:
 
     def describe(self) -> str:
         lo_in, hi_in = self.closed in ("both", "left"), self.closed in ("both", "right")
+        if self.low is None and self.high is None:
+            return "a finite number"
         if self.high is None:
             return "a number " + (f"of {self.low:g} or more" if lo_in else f"above {self.low:g}")
         if self.low is None:
@@ -389,3 +391,155 @@ def check_memory(nbytes: float, what: str, advice: str) -> None:
 def parameter_count(sizes) -> int:
     """Weights and biases of a network with these layer sizes."""
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+# -- files: untrusted until their headers are read ------------------------------------------
+EXPANSION = 100  # compressed data may inflate at most this many times (real data: 2-10x)...
+EXPANSION_FLOOR = 64 << 20  # ...or to this size, whichever is larger
+
+
+def inflation_limit(stored_bytes: int) -> int:
+    """The most bytes a compressed file of `stored_bytes` may inflate to before it is refused."""
+    return max(EXPANSION_FLOOR, EXPANSION * stored_bytes)
+
+
+def read_bounded(f, limit: int, what: str, error=InputError) -> bytes:
+    """All of a (decompressing) stream, refused once it passes `limit` bytes."""
+    chunks, total = [], 0
+    while chunk := f.read(1 << 20):
+        total += len(chunk)
+        if total > limit:
+            raise error(f"{what} inflates to more than {size_text(limit)}; refused as a decompression bomb "
+                        "(or data far larger than its file suggests)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def npz_contents(path, error=InputError, what: str = "file") -> dict[str, tuple[tuple, np.dtype]]:
+    """name -> (shape, dtype) of every array in an .npz, from the headers alone.
+
+    Nothing is allocated from the file here: each member's size, as stored,
+    as inflated and as its header promises, must agree, Python objects
+    (pickles) are refused, and the total must fit in memory. Only then may
+    np.load read it.
+    """
+    import zipfile
+
+    path = str(path)
+    unreadable = f"{path} is not a readable {what} (truncated or corrupt"
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise error(f"{unreadable}: {exc})") from exc
+    with zf:
+        infos = zf.infolist()
+        stored = os.path.getsize(path)
+        total = sum(i.file_size for i in infos)
+        if total > inflation_limit(stored):
+            raise error(f"{path} ({size_text(stored)}) would inflate to {size_text(total)}; refused as a "
+                        f"decompression bomb (limit {size_text(inflation_limit(stored))})")
+        check_memory(total, f"{path}", "use a machine with more memory")
+        contents = {}
+        for info in infos:
+            name = info.filename.removesuffix(".npy")
+            try:
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = reader(f)
+                    header = f.tell()
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+                raise error(f"{unreadable}: member {name!r}: {one_line(exc)})") from exc
+            if dtype.hasobject:
+                raise error(f"{path}: array {name!r} holds Python objects, which are never loaded (they could run "
+                            "code); save numeric arrays")
+            if math.prod(shape) * dtype.itemsize != info.file_size - header:
+                raise error(f"{unreadable}: array {name!r} of shape {shape} needs "
+                            f"{math.prod(shape) * dtype.itemsize} bytes, the file holds {info.file_size - header})")
+            contents[name] = (tuple(shape), dtype)
+    return contents
+
+
+# -- what model and checkpoint files say about themselves -----------------------------------
+def check_config(cfg) -> dict:
+    """A saved network description (`MLP.config()`), every field checked by the table."""
+    if not isinstance(cfg, dict):
+        raise InputTypeError(f"config must be a mapping, got {_shown(cfg)}")
+    sizes = cfg.get("sizes")
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        raise InputError(f"sizes must be a list of 2 or more layer widths, got {_shown(sizes)}")
+    out = {"sizes": [check_param(f"sizes[{i}]", s, Whole(1)) for i, s in enumerate(sizes)]}
+    out.update(check_params(activation=cfg.get("activation"), dtype=cfg.get("dtype"), seed=cfg.get("seed"),
+                            init=cfg.get("init", "auto"), l2=cfg.get("l2", 0.0)))
+    return out
+
+
+def _finite_numbers(name: str, values, n: int) -> list[float]:
+    if not isinstance(values, list) or len(values) != n:
+        raise InputError(f"{name} must be a list of {n} numbers, got {_shown(values)}")
+    return [check_param(f"{name}[{i}]", v, Number()) for i, v in enumerate(values)]
+
+
+def check_extra(extra, sizes) -> dict:
+    """What a model file carries besides weights: class labels, the standardization, the
+    feature and label column names (all optional; each must fit the network's sizes)."""
+    if not isinstance(extra, dict):
+        raise InputTypeError(f"extra must be a mapping, got {_shown(extra)}")
+    d, k = sizes[0], sizes[-1]
+    classes = extra.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or len(classes) != k:
+            raise InputError(f"classes must be a list of {k} labels (one per output), got {_shown(classes)}")
+        for i, c in enumerate(classes):
+            if isinstance(c, bool) or not isinstance(c, (str, int, float)) or (isinstance(c, float) and not math.isfinite(c)):
+                raise InputError(f"classes[{i}] must be a finite number or a name, got {_shown(c)}")
+        if len(set(classes)) != k:
+            raise InputError("classes must be distinct")
+    scaling = extra.get("standardization")
+    if scaling is not None:
+        if not isinstance(scaling, dict):
+            raise InputTypeError(f"standardization must be a mapping, got {_shown(scaling)}")
+        _finite_numbers("standardization mean", scaling.get("mean"), d)
+        scale = _finite_numbers("standardization scale", scaling.get("scale"), d)
+        if min(scale) <= 0:
+            raise InputError("standardization scale must be above 0 in every column")
+    names = extra.get("feature_names")
+    if names is not None and (not isinstance(names, list) or len(names) != d
+                              or not all(isinstance(c, str) for c in names)):
+        raise InputError(f"feature_names must be a list of {d} column names, got {_shown(names)}")
+    target = extra.get("target")
+    if target is not None and not isinstance(target, str):
+        raise InputTypeError(f"target must be a column name, got {_shown(target)}")
+    if not isinstance(extra.get("training", {}), dict):
+        raise InputTypeError(f"training must be a mapping, got {_shown(extra['training'])}")
+    return extra
+
+
+def layer_shapes(sizes) -> list[tuple]:
+    """[(fan_in, fan_out), (fan_out,), ...]: the parameter arrays of a network with these sizes."""
+    return [s for a, b in zip(sizes[:-1], sizes[1:]) for s in ((a, b), (b,))]
+
+
+def check_arrays(contents: dict, wanted: dict[str, tuple]) -> None:
+    """Each wanted array is present with its shape and a real floating dtype."""
+    for name, shape in wanted.items():
+        if name not in contents:
+            raise InputError(f"array {name!r} is missing")
+        have, dtype = contents[name]
+        if have != tuple(shape) or dtype.kind != "f":
+            raise InputError(f"array {name!r} is {dtype} {have}, expected a float array of shape {tuple(shape)}")
+
+
+def jsonable(obj, nonfinite=str):
+    """obj with every NaN or infinite float replaced by nonfinite(value) (str gives "nan",
+    "inf", which float() reads back; None gives JSON null): strict JSON, always."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return nonfinite(obj) if nonfinite is not None else None
+    if isinstance(obj, dict):
+        return {k: jsonable(v, nonfinite) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, nonfinite) for v in obj]
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item(), nonfinite)
+    return obj

@@ -8,9 +8,12 @@ our own ValueError/TypeError subclasses before any work starts; the CLI exits
 
 from __future__ import annotations
 
+import gzip
 import json
+import struct
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from typing import Callable
 
@@ -96,7 +99,36 @@ def files(tmp_path_factory):
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     f["newer"] = d / "newer.npz"
     np.savez(f["newer"], **arrays)
+    # A model file whose metadata claims a layer of a billion units over its small arrays.
+    meta["format_version"], meta["config"]["sizes"] = 1, [3, 10**9, 2]
+    f["huge_layer"] = d / "huge_layer.npz"
+    np.savez(f["huge_layer"], **{**arrays, "__meta__": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)})
+    meta["config"]["sizes"] = [3, 4, 2]
+    f["nan_weights"] = d / "nan_weights.npz"
+    np.savez(f["nan_weights"], **{**arrays, "W1": np.full((3, 4), np.nan),
+                                  "__meta__": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)})
+    f["pickled"] = d / "pickled.npz"
+    np.savez(f["pickled"], X=np.array([[1, None, 3]] * 20, dtype=object), y=TWO_CLASS)  # savez pickles objects
+    f["bomb"] = d / "bomb.npz"
+    _zip_bomb(f["bomb"])
+    f["gz_bomb"] = d / "bomb-images-idx3-ubyte.gz"
+    with gzip.open(f["gz_bomb"], "wb", compresslevel=1) as g:  # 70 MB of zeros in about 300 KB
+        g.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 70 * 2**10 * 4, 16, 16))
+        for _ in range(70):
+            g.write(bytes(2**20))
     return f
+
+
+def _zip_bomb(path, megabytes: int = 70) -> None:
+    """An .npz of about 100 KB whose X inflates to `megabytes` MB of zeros, written in chunks."""
+    header = {"descr": "<f8", "fortran_order": False, "shape": (megabytes * 2**17 // 10, 10)}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("X.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            for _ in range(megabytes):
+                f.write(bytes(2**20))
+        with z.open("y.npy", "w") as f:
+            np.lib.format.write_array(f, TWO_CLASS)
 
 
 CASES = {
@@ -193,6 +225,19 @@ CASES = {
                           "seed must be a whole number of 0 or more or None, got -1"),
     "unknown activation": Case(lambda f: MLP(3, 4, 2, "softplus"), InputError, None,
                                "unknown activation 'softplus'; activation must be one of sigmoid, relu, tanh"),
+    # -- files are untrusted ----------------------------------------------------------------
+    "model file with a huge layer": Case(lambda f: MLP.load(f["huge_layer"]), ModelFileError,
+                                         lambda f: ["predict", str(f["huge_layer"]), str(f["good"])],
+                                         "expected a float array of shape (3, 1000000000)"),
+    "model file with NaN weights": Case(lambda f: MLP.load(f["nan_weights"]), ModelFileError,
+                                        lambda f: ["evaluate", str(f["nan_weights"]), str(f["good"])],
+                                        "array 'W1' holds NaN or infinity"),
+    "data file with pickled objects": Case(lambda f: data.read(str(f["pickled"])), InputError,
+                                           lambda f: _train(f["pickled"]), "holds Python objects, which are never loaded"),
+    "npz decompression bomb": Case(lambda f: data.read(str(f["bomb"])), InputError,
+                                   lambda f: _train(f["bomb"]), "refused as a decompression bomb"),
+    "gzip decompression bomb": Case(lambda f: data.read(str(f["gz_bomb"])), InputError,
+                                    lambda f: _train(f["gz_bomb"]), "refused as a decompression bomb"),
     # -- memory: refused with the sizes before allocating ----------------------------------
     "huge hidden layer": Case(lambda f: MLP(3, 10**12, 2, backend="numpy"), DeviceMemoryError,
                               lambda f: _train(f["good"], "--hidden", str(10**12)), "of memory available"),
@@ -212,6 +257,7 @@ def test_api_raises_our_error_with_the_message(case, files):
     assert isinstance(info.value, UsageError) and isinstance(info.value, (ValueError, TypeError, MemoryError))
     assert case.message in str(info.value)
     assert "\n" not in str(info.value)
+    assert "allow_pickle=True" not in str(info.value)
 
 
 @pytest.mark.parametrize("case", list(CLI_CASES.values()), ids=list(CLI_CASES))

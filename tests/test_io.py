@@ -82,8 +82,8 @@ def _rewrite_meta(path, change):
     ("bad_json", "corrupt metadata"),
     ("other_format", "not an mlp_backends model"),
     ("newer", "newer than this mlp_backends reads"),
-    ("missing_array", "do not fit"),
-    ("wrong_shape", "do not fit"),
+    ("missing_array", "is corrupt: array .W2. is missing"),
+    ("wrong_shape", r"is corrupt: array .W1. is float64 \(5, 8\), expected a float array of shape \(5, 9\)"),
     ("missing", "no model file at"),
 ])
 def test_broken_model_files_give_clear_errors(saved, damage, match):
