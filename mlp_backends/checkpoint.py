@@ -12,6 +12,8 @@ a run killed while saving leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, ModelFileError, one_line
-from .io import atomic_savez, check_format, corrupt_if_invalid, read_npz
+from .io import atomic_savez, check_format, corrupt_if_invalid, read_npz, try_lock
 from .validation import Whole, check_arrays, check_param, layer_shapes
 
 FILE = "checkpoint.npz"
+LOCK = ".lock"  # held (flock) by the process writing checkpoints here
 KIND = "mlp_backends.checkpoint"
 VERSION = 1
 
@@ -56,6 +59,30 @@ class Checkpoint:
 
     def exists(self) -> bool:
         return self.path.is_file()
+
+    def refuse_another_run(self, resume: bool) -> None:
+        """A checkpoint already here belongs to a run: only resuming may write over it."""
+        if self.exists() and not resume:
+            raise InputError(
+                f"{self.directory} already holds a checkpoint of an earlier run; to continue it, resume "
+                f"(--resume {self.directory}, or resume=True in Python); to start over, delete {self.path} "
+                "or choose another folder")
+
+    @contextlib.contextmanager
+    def writing(self, resume: bool):
+        """Hold the folder for this run: refuse another run's checkpoint (unless resuming),
+        and a second process writing here at the same time (an advisory lock on a `.lock`
+        file in the folder, released when the run ends or its process dies)."""
+        self.refuse_another_run(resume)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not try_lock(fd):
+                raise InputError(f"another process is training with checkpoints in {self.directory} right now; "
+                                 "wait for it to finish, or choose another folder")
+            yield self
+        finally:
+            os.close(fd)
 
     def save(self, model, progress: Progress) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -23,17 +23,6 @@ PROG = "mlp-backends"
 
 
 # -- helpers ------------------------------------------------------------------
-def _writable(path: str | None, what: str) -> None:
-    """Fail before training, not after it, when an output cannot be written."""
-    if path is None:
-        return
-    folder = Path(path).expanduser().resolve().parent
-    if not folder.is_dir():
-        raise InputError(f"cannot write {what} to {path}: folder {folder} does not exist; create it first")
-    if Path(path).is_dir():
-        raise InputError(f"cannot write {what} to {path}: it is a folder; give a file name")
-
-
 def _choose_backend(spec: str | None):
     """The backend and why it was chosen, in words."""
     from .registry import ENV_VAR, auto_choice, get_backend
@@ -46,6 +35,42 @@ def _choose_backend(spec: str | None):
     else:
         why = auto_choice()[1]
     return backend, why
+
+
+class _ClosedPipeSafe:
+    """stdout that, once its reader has gone (`train --save m.npz | head -3`), drops
+    further output instead of raising, so that the run still does and saves what it
+    was asked to; everything else passes through to the stream it wraps."""
+
+    def __init__(self, stream):
+        self.stream, self.reader_gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        self.reader_gone = True
+        try:  # Python flushes stdout once more at exit: let that go to /dev/null, not to a closed pipe
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 # -- per-epoch output ---------------------------------------------------------
@@ -95,7 +120,10 @@ class JsonLines:
         self.file = open(path, "w")
 
     def on_epoch_end(self, model, logs) -> bool:
-        self.file.write(json.dumps(logs) + "\n")
+        from .validation import jsonable
+
+        # JSON has no NaN: a non-finite figure (a diverging validation loss) is written as null.
+        self.file.write(json.dumps(jsonable(logs, None), allow_nan=False) + "\n")
         self.file.flush()
         return False
 
@@ -125,8 +153,13 @@ def _cmd_train(args) -> int:
     from .checkpoint import Checkpoint
     from .train import EarlyStopping
 
-    for path, what in ((args.save, "the model"), (args.plot, "the plot"), (args.log_json, "the log")):
-        _writable(path, what)
+    from .checkpoint import FILE
+    from .io import check_outputs
+
+    folder = args.resume or args.checkpoint
+    check_outputs({"--save": args.save, "--plot": args.plot, "--log-json": args.log_json,
+                   "--checkpoint": folder and str(Path(folder) / FILE)},
+                  {"--data": args.data}, new_folders=("--checkpoint",))
     if args.plot:
         from .plot import require_matplotlib
 
@@ -140,6 +173,8 @@ def _cmd_train(args) -> int:
     checkpoint = args.resume or args.checkpoint
     if args.resume and not Checkpoint(args.resume).exists():
         raise InputError(f"no checkpoint in {args.resume}; start a run with --checkpoint {args.resume} first")
+    if checkpoint:
+        Checkpoint(checkpoint).refuse_another_run(bool(args.resume))
 
     spec = args.backend
     if args.scheduler:  # a Dask cluster: the dask backend at that address
@@ -169,11 +204,17 @@ def _cmd_train(args) -> int:
     validation = None if ds.X_val is None else (ds.X_val, ds.y_val)
 
     started = time.perf_counter()
-    history = model.fit(ds.X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
-                        learning_rate=args.learning_rate, optimizer=args.optimizer,
-                        callbacks=callbacks, validation_data=validation,
-                        checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
-                        resume=bool(args.resume))
+    try:
+        history = model.fit(ds.X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
+                            learning_rate=args.learning_rate, optimizer=args.optimizer,
+                            callbacks=callbacks, validation_data=validation,
+                            checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
+                            resume=bool(args.resume))
+    except TrainingInterrupted as exc:
+        if not args.save:
+            raise
+        kept = " (the file already there is kept)" if Path(args.save).exists() else ""
+        raise TrainingInterrupted(f"{exc}; the model was not saved to {args.save}{kept}") from None
     wall = time.perf_counter() - started
     if history.diverged:
         print(f"{PROG}: {history.stopped_early}", file=sys.stderr)
@@ -188,7 +229,10 @@ def _cmd_train(args) -> int:
         print(f"{name} loss: {model.loss(X, y):.4f}")
     print(f"wall time: {wall:.2f} s ({len(history)} epochs)")
 
-    if args.save:
+    if args.save and history.diverged and Path(args.save).exists():
+        print(f"{PROG}: kept {args.save} as it was: this run diverged, so its model was not saved over it",
+              file=sys.stderr)
+    elif args.save:
         model.extra = {
             "classes": ds.classes,
             "standardization": ds.standardizer.as_dict() if ds.standardizer else None,
@@ -232,8 +276,10 @@ def _cmd_predict(args) -> int:
     import csv
     import io
 
+    from .io import check_outputs
+
+    check_outputs({"--out": args.out}, {"MODEL": args.model, "DATA": args.data})
     model, X, _, classes = _load_for_inference(args)
-    _writable(args.out, "predictions")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if args.proba:
@@ -453,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         # so in one line with what to do, so the raw warnings are noise here.
         warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered",
                                 RuntimeWarning)
+    stdout, sys.stdout = sys.stdout, _ClosedPipeSafe(sys.stdout)
     try:
         return args.func(args)
     except UsageError as exc:
@@ -486,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

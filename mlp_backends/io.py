@@ -20,7 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelFileError, UsageError, one_line
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; writes stay atomic, stale temporaries stay
+    fcntl = None
+
+from .errors import InputError, ModelFileError, UsageError, one_line
 from .validation import check_arrays, check_config, check_extra, jsonable, layer_shapes, npz_contents
 
 FORMAT = "mlp_backends.model"
@@ -36,23 +41,107 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
+def try_lock(fd: int) -> bool:
+    """An exclusive, non-blocking lock on an open file; False if another process holds one.
+    (Without fcntl, as on Windows, it always succeeds: no cleanup of others' files there.)"""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Delete the temporary files that killed writes of `path` left in its folder.
+
+    A writer holds a lock on its temporary file for as long as it writes, so a
+    temporary that can be locked belongs to a process that is gone."""
+    path = Path(path)
+    removed = []
+    if fcntl is None:
+        return removed
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if try_lock(fd):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+        finally:
+            os.close(fd)
+    return removed
+
+
 def atomic_write(path, write, mode: str = "wb") -> None:
     """Call write(file) on a temporary file next to `path`, then rename it into place,
-    so that `path` is either the whole new file or untouched (even after ^C)."""
+    so that `path` is either the whole new file or untouched (even after ^C or SIGKILL).
+
+    Temporaries of earlier writes that were killed are removed first."""
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise ModelFileError(f"cannot save to {path}: folder {path.parent} does not exist; create it first")
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        try_lock(fd)  # released when the file is closed, or the process dies
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
+            os.chmod(tmp, _default_mode())
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a == b or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: dict[str, str | None], inputs: dict[str, str | None] | None = None,
+                  new_folders: tuple = ()) -> None:
+    """Before any work: each output (label -> path; None is skipped) can be written, and none
+    is an input or another output (labels, e.g. "--save", name them in the message).
+    Outputs labelled in `new_folders` may be in a folder that is created later.
+
+    Writability is tried, not guessed: a temporary file is created and removed in each
+    output's folder, which also catches read-only file systems."""
+    outs = {k: Path(v).expanduser().resolve() for k, v in outputs.items() if v}
+    ins = {k: Path(v).expanduser().resolve() for k, v in (inputs or {}).items()
+           if v and Path(v).expanduser().exists()}
+    labels = list(outs)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            if _same(outs[a], outs[b]):
+                raise InputError(f"{a} and {b} both name {outs[a]}; give each output its own file")
+        for b, src in ins.items():
+            if _same(outs[a], src):
+                raise InputError(f"{a} {outs[a]} is also the {b} being read; writing it would destroy it: "
+                                 "choose another file name")
+    for label, path in outs.items():
+        if path.is_dir():
+            raise InputError(f"{label} {outputs[label]} is a folder; give a file name")
+        folder = path.parent
+        if label in new_folders:
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+        if not folder.is_dir():
+            raise InputError(f"cannot write {label} {outputs[label]}: folder {folder} does not exist; create it first")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        except OSError as exc:
+            raise InputError(f"cannot write {label} {outputs[label]}: folder {folder} is not writable "
+                             f"({exc.strerror}); choose another place") from exc
+        os.close(fd)
+        os.unlink(probe)
 
 
 def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ arrays in, the backend's arrays out, on the input's device.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from typing import Sequence
 
@@ -242,12 +243,16 @@ class MLP:
             saver = Checkpoint(checkpoint, checkpoint_every, settings)
         if resume and saver is None:
             raise InputError("resume=True needs checkpoint= (the folder to resume from)")
+        if saver is not None:
+            saver.refuse_another_run(resume)  # before any work; writing() below holds the folder
+        hold = saver.writing(resume) if saver is not None else contextlib.nullcontext()
         trainer = self.backend.trainer()
         if trainer is not None:  # the backend trains elsewhere (a cluster): it gets the data as given
-            self.history = trainer.fit(
-                self, X, y, optimizer=opt, epochs=int(epochs), batch_size=batch_size, shuffle=shuffle,
-                seed=seed, callbacks=list(callbacks), on_divergence=on_divergence,
-                validation_data=validation_data, checkpoint=saver, resume=resume)
+            with hold:
+                self.history = trainer.fit(
+                    self, X, y, optimizer=opt, epochs=int(epochs), batch_size=batch_size, shuffle=shuffle,
+                    seed=seed, callbacks=list(callbacks), on_divergence=on_divergence,
+                    validation_data=validation_data, checkpoint=saver, resume=resume)
             return self.history
         try:
             Xd, _ = self._input(X)
@@ -262,12 +267,13 @@ class MLP:
                 if Xv.shape[0] == 0:
                     raise InputError("validation_data has no rows; pass at least one sample or None")
                 validation = (Xv, self._targets(validation_data[1], Xv.shape[0]))
-            self.history = train.run(
-                self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,
-                shuffle=shuffle, seed=seed, callbacks=list(callbacks),
-                on_divergence=on_divergence, validation=validation,
-                checkpoint=saver, resume=resume,
-            )
+            with hold:
+                self.history = train.run(
+                    self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,
+                    shuffle=shuffle, seed=seed, callbacks=list(callbacks),
+                    on_divergence=on_divergence, validation=validation,
+                    checkpoint=saver, resume=resume,
+                )
         except Exception as exc:
             if not self.backend.is_out_of_memory(exc):
                 raise
