@@ -42,6 +42,7 @@ class Progress:
     correct: float = 0.0
     history: dict[str, Any] = field(default_factory=dict)
     opt_state: Any = None
+    callbacks: dict[str, Any] = field(default_factory=dict)  # state_key -> (state, host arrays)
 
 
 class Checkpoint:
@@ -90,6 +91,8 @@ class Checkpoint:
         for i, group in enumerate(progress.opt_state or ()):
             for j, array in enumerate(group):
                 arrays[f"opt{i}_{j}"] = model.backend.to_numpy(array)
+        for key, (state, extra) in progress.callbacks.items():
+            arrays.update({f"cb_{key}_{j}": a for j, a in enumerate(extra)})
         meta = {
             "format": KIND, "format_version": VERSION,
             "config": model.config(), "settings": self.settings,
@@ -98,6 +101,8 @@ class Checkpoint:
             "loss_sum": progress.loss_sum, "correct": progress.correct,
             "history": progress.history,
             "opt_groups": [len(g) for g in progress.opt_state or ()],
+            "callbacks": {key: {"state": state, "arrays": len(extra)}
+                          for key, (state, extra) in progress.callbacks.items()},
         }
         atomic_savez(self.path, arrays, meta)
 
@@ -116,6 +121,11 @@ class Checkpoint:
                 if not isinstance(have, dict):
                     raise ModelFileError(f"{self.path} is corrupt: {key} is not a mapping; delete it to start over")
                 diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+                if "data" in diff:
+                    raise InputError(
+                        f"the data differ from those the checkpoint in {self.directory} was made with (fingerprint "
+                        f"{diff['data'][0]}, now {diff['data'][1]}); resume with the same data and split options, "
+                        "or use a new checkpoint folder")
                 if diff:
                     listed = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in diff.items())
                     raise InputError(
@@ -131,6 +141,8 @@ class Checkpoint:
         progress.opt_state = tuple(
             [model.backend.asarray(arrays[f"opt{i}_{j}"], model.dtype) for j in range(n)]
             for i, n in enumerate(meta["opt_groups"]))
+        progress.callbacks = {key: (entry["state"], [arrays[f"cb_{key}_{j}"] for j in range(entry["arrays"])])
+                              for key, entry in meta.get("callbacks", {}).items()}
         return progress
 
 
@@ -173,6 +185,15 @@ def _progress(meta: dict, contents: dict, model) -> Progress:
         raise InputError(f"opt_groups {str(groups)[:40]} does not fit {len(shapes)} parameter arrays")
     wanted = {f"param{i}": s for i, s in enumerate(shapes)}
     wanted.update({f"opt{i}_{j}": s for i in range(len(groups)) for j, s in enumerate(shapes)})
+    callbacks = meta.get("callbacks", {})
+    if not isinstance(callbacks, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("state"), dict) and isinstance(e.get("arrays"), int)
+            for e in callbacks.values()):
+        raise InputError("callbacks is not a mapping of callback states")
+    for key, entry in callbacks.items():
+        for j in range(entry["arrays"]):
+            if f"cb_{key}_{j}" not in contents:
+                raise InputError(f"array 'cb_{key}_{j}' of the {key} callback is missing")
     check_arrays(contents, wanted)
     return Progress(epoch, batch, step, rng_state, _number("loss_sum", meta.get("loss_sum")),
                     _number("correct", meta.get("correct")), history)

@@ -114,10 +114,24 @@ class Progress:
 
 
 class JsonLines:
-    """--log-json: one JSON object per epoch, flushed as it happens (tail -f works)."""
+    """--log-json: one JSON object per epoch, flushed as it happens (tail -f works).
 
-    def __init__(self, path: str):
-        self.file = open(path, "w")
+    With append=True (a resumed run) the file is kept; the checkpoint's state cuts
+    it back to the epochs the checkpoint holds, and the run appends from there."""
+
+    state_key = "log_json"
+
+    def __init__(self, path: str, append: bool = False):
+        self.file = open(path, "a" if append else "w")
+
+    def get_state(self, model) -> tuple[dict, list]:
+        self.file.flush()
+        return {"bytes": self.file.tell()}, []
+
+    def set_state(self, model, state: dict, arrays: list) -> None:
+        size = os.fstat(self.file.fileno()).st_size
+        if isinstance(state.get("bytes"), int) and 0 <= state["bytes"] <= size:
+            self.file.truncate(state["bytes"])  # lines of epochs after the checkpoint are written again
 
     def on_epoch_end(self, model, logs) -> bool:
         from .validation import jsonable
@@ -197,7 +211,7 @@ def _cmd_train(args) -> int:
     if not args.quiet:
         callbacks.append(Progress(args.epochs))
     if args.log_json:
-        callbacks.append(JsonLines(args.log_json))
+        callbacks.append(JsonLines(args.log_json, append=bool(args.resume)))
     stopper = EarlyStopping(patience=args.early_stopping) if args.early_stopping else None
     if stopper:
         callbacks.append(stopper)

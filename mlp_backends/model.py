@@ -267,6 +267,8 @@ class MLP:
                 if Xv.shape[0] == 0:
                     raise InputError("validation_data has no rows; pass at least one sample or None")
                 validation = (Xv, self._targets(validation_data[1], Xv.shape[0]))
+            if saver is not None:  # resuming refuses other data, or another validation split
+                saver.settings["data"] = train.fingerprint(self.backend, Xd, Y, *(validation or ()))
             with hold:
                 self.history = train.run(
                     self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,

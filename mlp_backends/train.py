@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import math
 import signal
 import threading
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import nn
 from .checkpoint import Checkpoint, Progress
+from .errors import InputError
 from .validation import check_params
 
 
@@ -244,7 +246,8 @@ def run(
     gather = getattr(step, "gather", None)  # gather(X, Y, idx) -> (Xb, Yb), into buffers it keeps
     rng = np.random.default_rng(seed)
     at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
-    if resume and checkpoint is not None and checkpoint.exists():
+    resumed = resume and checkpoint is not None and checkpoint.exists()
+    if resumed:
         at = checkpoint.load(model)
         rng.bit_generator.state = at.rng_state
     history = History.from_dict(at.history)
@@ -252,9 +255,13 @@ def run(
     state, t = at.opt_state, at.step
 
     begin_training(model, callbacks)
+    if resumed:
+        restore_callbacks(model, callbacks, at.callbacks)
+    # A run that a callback stopped is over, also when resumed from its last checkpoint.
+    last = at.epoch if history.stopped_early else epochs
     # A compiled step may come with a context to run in (NumPy's watches floating-point errors).
     with _StopOnSigint() as sigint, getattr(step, "watch", contextlib.nullcontext)():
-        for epoch in range(at.epoch, epochs):
+        for epoch in range(at.epoch, last):
             started = time.perf_counter()
             before = None if mutates else model.params
             rng_state = rng.bit_generator.state  # what a mid-epoch checkpoint replays from
@@ -281,7 +288,7 @@ def run(
                 if sigint.requested:
                     interrupted(model, checkpoint, Progress(
                         epoch, b + 1, t, rng_state, *read_scalars(backend, [loss_sum, correct]),
-                        history.as_dict(), state))
+                        history.as_dict(), state, callback_states(model, callbacks)))
             figures = [loss_sum / n, correct / n]
             if validation is not None:
                 figures += evaluate(xp, model, *validation)
@@ -296,7 +303,8 @@ def run(
             stop = end_epoch(model, logs, callbacks, history)
             if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == epochs or stop):
                 checkpoint.save(model, Progress(epoch + 1, 0, t, rng.bit_generator.state,
-                                                history=history.as_dict(), opt_state=state))
+                                                history=history.as_dict(), opt_state=state,
+                                                callbacks=callback_states(model, callbacks)))
             if stop:
                 break
     end_training(model, callbacks, history)
@@ -308,6 +316,41 @@ def begin_training(model, callbacks) -> None:
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin(model)
+
+
+def callback_states(model, callbacks) -> dict:
+    """state_key -> (JSON-able state, host arrays) of each callback that can save its state
+    (`state_key`, `get_state(model)`, `set_state(model, state, arrays)`): what a checkpoint
+    keeps so that a resumed run's callbacks go on exactly where they were."""
+    return {c.state_key: c.get_state(model) for c in callbacks if hasattr(c, "get_state")}
+
+
+def restore_callbacks(model, callbacks, saved: dict) -> None:
+    """Give each callback its checkpointed state. A state marked "required" (early stopping:
+    its decisions depend on it) must find its callback, and the callback its state."""
+    present = {c.state_key for c in callbacks if hasattr(c, "set_state")}
+    for key, (state, _) in saved.items():
+        if state.get("required") and key not in present:
+            raise InputError(f"the checkpointed run used {key.replace('_', ' ')}; resume with the same options "
+                             "(the run cannot continue bit for bit without it), or use a new checkpoint folder")
+    for c in callbacks:
+        if not hasattr(c, "set_state"):
+            continue
+        if c.state_key in saved:
+            c.set_state(model, *saved[c.state_key])
+        elif getattr(c, "state_required", False):
+            raise InputError(f"the checkpointed run had no {c.state_key.replace('_', ' ')}; resume with the same "
+                             "options, or use a new checkpoint folder")
+
+
+def fingerprint(backend, *arrays) -> str:
+    """A short hash of arrays' shapes, dtypes and values (the data a checkpoint was made with)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        host = np.ascontiguousarray(backend.to_numpy(a))
+        h.update(f"{host.shape}{host.dtype.str}".encode())
+        h.update(host.data)
+    return h.hexdigest()[:16]
 
 
 def end_epoch(model, logs: dict, callbacks, history: History) -> bool:
@@ -395,6 +438,32 @@ class EarlyStopping:
                                                     min_delta=min_delta).values()
         self.patience, self.monitor, self.min_delta, self.restore_best = patience, monitor, min_delta, restore_best
         self.on_train_begin(None)
+
+    state_key = "early_stopping"
+    state_required = True  # its stop decision and restored parameters depend on its state
+
+    def _settings(self) -> list:
+        return [self.patience, self.monitor, self.min_delta, self.restore_best]
+
+    def get_state(self, model) -> tuple[dict, list]:
+        """Everything it has seen (for checkpoints); the best parameters as host arrays."""
+        state = {"settings": self._settings(), "best": self.best, "best_epoch": self.best_epoch,
+                 "wait": self.wait, "monitored": self.monitored, "stop_reason": self.stop_reason,
+                 "last_epoch": self.last_epoch, "required": True}
+        best = [] if self.best_params is None else [np.array(model.backend.to_numpy(p)) for p in self.best_params]
+        return state, best
+
+    def set_state(self, model, state: dict, arrays: list) -> None:
+        if list(state.get("settings", [])) != self._settings():
+            raise InputError(f"the checkpointed run used early stopping with patience, monitor, min_delta, "
+                             f"restore_best = {state.get('settings')} (now {self._settings()}); resume with the "
+                             "same settings, or use a new checkpoint folder")
+        if arrays and [a.shape for a in arrays] != [tuple(p.shape) for p in model.params]:
+            raise InputError("the checkpoint's early-stopping parameters do not fit the model")
+        self.best, self.best_epoch, self.wait = float(state["best"]), int(state["best_epoch"]), int(state["wait"])
+        self.monitored, self.stop_reason = str(state["monitored"]), str(state["stop_reason"])
+        self.last_epoch = int(state["last_epoch"])
+        self.best_params = [model.backend.asarray(a, model.dtype) for a in arrays] or None
 
     def on_train_begin(self, model) -> None:
         self.best = math.inf
