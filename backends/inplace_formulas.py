@@ -71,12 +71,16 @@ class InPlaceOptimizer:
                     for c, s in blocks:
                         nesterov(m, p[c], g[c], v[c], s, lr, mu)
         else:
-            step, eps = opt.coefficients(t)
+            step, eps = self.coefficients(t)
             b1, b2 = opt.beta1, opt.beta2
             coefficients = (pick(b1, 1.0), pick(1 - b1, 0.0), pick(b2, 1.0), pick(1 - b2, 0.0), pick(step, 0.0))
             for p, g, mean, var, blocks in zip(params, grads, state[0], state[1], self._plan(params)):
                 for c, s in blocks:
                     adam(m, p[c], g[c], mean[c], var[c], s, *coefficients, eps)
+
+    def coefficients(self, t):
+        """Adam's (step, eps) of step t (a backend may hand them over already computed)."""
+        return self.optimizer.coefficients(t)
 
     def _plan(self, params):
         """block_plan, made once for the list train.run hands back each step."""

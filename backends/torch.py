@@ -2,7 +2,9 @@
 
 `compile(step)` applies the optimizer in place on a GPU (backends/torch_inplace.py:
 the same numbers, one set of parameters and moments held in training, bad
-batches dropped on the device), or is `torch.compile` of the functional step when
+batches dropped on the device) and, on CUDA, captures that whole step once per
+batch shape as a CUDA graph and replays it (backends/torch_graph.py;
+`cuda_graphs`), or is `torch.compile` of the functional step when
 $MLP_BACKENDS_TORCH_COMPILE names a torch.compile backend ("inductor",
 "eager", ...; "1" means inductor): compiling costs seconds to a minute up
 front, which only long runs win back, so it is opt-in.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 
 from mlp_backends.backend import Backend, Probe
+from mlp_backends.fastpath import fall_back
 
 COMPILE_ENV = "MLP_BACKENDS_TORCH_COMPILE"
 
@@ -72,8 +75,10 @@ class TorchBackend(Backend):
             return None
         import torch
 
+        free, total = torch.cuda.mem_get_info(self.device)  # the device's own: contexts, cuBLAS, graphs' pools
         return {"in_use_bytes": torch.cuda.memory_allocated(self.device),
-                "peak_bytes": torch.cuda.max_memory_allocated(self.device)}
+                "peak_bytes": torch.cuda.max_memory_allocated(self.device),
+                "device_used_bytes": total - free, "device_total_bytes": total}
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         """CUDA's OutOfMemoryError (the default's), and the CPU allocator's, which is a
@@ -86,6 +91,8 @@ class TorchBackend(Backend):
     # check of each batch costs more than the allocations it saves (mnist: -2% to +7% a
     # step, `small`: +23 to +38%; benchmarks/memory_savers.py).
     in_place: bool | None = None
+    # CUDA graphs of the in-place step on CUDA devices (None: on there; False: eager launches).
+    cuda_graphs: bool | None = None
 
     def compile(self, step):
         """The step with optim.py's update applied in place where `in_place` says so
@@ -100,8 +107,33 @@ class TorchBackend(Backend):
             from backends.torch_inplace import TorchInPlaceUpdate
 
             if not TorchInPlaceUpdate.supports(step.config["optimizer"]):
+                if self.is_gpu:
+                    fall_back(f"the in-place update and CUDA graphs for {type(step.config['optimizer']).__name__}")
                 return step
-            return rebuild(update=TorchInPlaceUpdate(step.config["optimizer"]))
+            fast = rebuild(update=TorchInPlaceUpdate(step.config["optimizer"]))
+            if self.is_gpu and self.cuda_graphs is not False:
+                return self._graphed(fast)
+            return fast
         import torch
 
         return torch.compile(step, backend="inductor" if choice == "1" else choice)
+
+    def _graphed(self, step):
+        """GraphedStep(step), kept per optimizer, activation, L2 and thread: a later fit or
+        partial_fit on the same parameters replays the graphs already recorded."""
+        import threading
+
+        from backends.torch_graph import GraphedStep
+
+        config = step.config
+        key = (config["optimizer"], config["activation"], config["l2"], threading.get_ident())
+        try:
+            hash(key)
+        except TypeError:  # an optimizer that is not a frozen dataclass: no reuse
+            return GraphedStep(step)
+        kept = self.__dict__.setdefault("_graphed_steps", {})
+        if key not in kept:
+            if len(kept) >= 8:
+                kept.clear()
+            kept[key] = GraphedStep(step)
+        return kept[key]

@@ -24,6 +24,15 @@ import torch
 from backends.inplace_formulas import InPlaceOptimizer
 
 
+class _Coefficients(InPlaceOptimizer):
+    def coefficients(self, t):
+        # Under a CUDA graph `t` is a float64 device tensor holding (step, eps), computed on the
+        # host for each replay (backends/torch_graph.py): the numbers of the eager step.
+        if isinstance(t, torch.Tensor):
+            return t[0], t[1]
+        return super().coefficients(t)
+
+
 class TorchInPlaceUpdate:
     """`update(params, grads, state, t, loss) -> (params, state, loss)` for `train.make_step`,
     writing into `params`, `state` and `grads`."""
@@ -33,7 +42,7 @@ class TorchInPlaceUpdate:
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
-        self._in_place = InPlaceOptimizer(
+        self._in_place = _Coefficients(
             optimizer, torch, lambda n, like: torch.empty(n, dtype=like.dtype, device=like.device))
 
     def __call__(self, params, grads, state, t, loss):
@@ -47,7 +56,9 @@ class TorchInPlaceUpdate:
         like = params[0]
 
         def pick(value, neutral):  # `value` on a good batch, `neutral` on a bad one: a 0-d tensor
-            return torch.where(ok, torch.full((), value, dtype=like.dtype, device=like.device), neutral)
+            if not isinstance(value, torch.Tensor):  # (under a CUDA graph, Adam's step is a device tensor)
+                value = torch.full((), value, dtype=like.dtype, device=like.device)
+            return torch.where(ok, value.to(like.dtype), neutral)
 
         self._in_place.apply(params, grads, state, t, pick)
         return params, state, torch.where(ok, loss, torch.nan)
