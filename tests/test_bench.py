@@ -87,6 +87,8 @@ def test_benchmarks_script_is_the_same_command():
 @pytest.mark.parametrize("script, args, says", [
     ("memory_copies.py", [], ["adam      in place", "adam      plain"]),
     ("memory_savers.py", ["--workload", "tiny", "--optimizers", "sgd", "--rounds", "1"], ["donate", "in_place", "on/off"]),
+    ("gpu_memory.py", ["--backends", "numpy", "--workload", "tiny", "--fits", "2", "--epochs", "1"],
+     ['"backend": "numpy"', '"fits": 2', '"in_use_growth_mb": null']),
 ])
 def test_side_scripts_run_end_to_end(script, args, says):
     """The benchmarks behind figures quoted in code and RESULTS.md still run (not timed here)."""
