@@ -52,6 +52,15 @@ class TorchBackend(Backend):
     def is_gpu(self) -> bool:
         return self.device.type == "cuda"
 
+    def device_context(self):
+        """On CUDA, `torch.cuda.device`: streams and CUDA graphs made without a device (the graph
+        capture's side stream, say) then belong to this backend's GPU, not to GPU 0."""
+        import contextlib
+
+        import torch
+
+        return torch.cuda.device(self.device) if self.is_gpu else contextlib.nullcontext()
+
     def asarray(self, host, dtype=None):
         import numpy as np
         import torch
