@@ -77,6 +77,7 @@ def _fusable_cupy():
 class CuPyBackend(Backend):
     name = "cupy"
     priority = 100  # first choice of auto when it works
+    gpu_drivers = ("nvidia", "rocm")
 
     @classmethod
     def probe(cls) -> Probe:

@@ -14,6 +14,7 @@ from mlp_backends.backend import Backend, Probe
 class JaxBackend(Backend):
     name = "jax"
     priority = 40
+    gpu_drivers = ("nvidia", "rocm", "tpu", "metal")
 
     @classmethod
     def probe(cls) -> Probe:

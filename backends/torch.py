@@ -23,6 +23,7 @@ COMPILE_ENV = "MLP_BACKENDS_TORCH_COMPILE"
 class TorchBackend(Backend):
     name = "torch"
     priority = 50  # after CuPy among GPU backends
+    gpu_drivers = ("nvidia", "rocm")  # torch.cuda covers both
 
     @classmethod
     def probe(cls) -> Probe:

@@ -175,6 +175,11 @@ class Backend:
     #: `list_backends()`; the array-level test suite leaves such backends out.
     #: Where it trains is said by `trainer()`, not by this flag.
     distributed: ClassVar[bool] = False
+    #: The GPU drivers this backend's GPU path needs ("nvidia", "rocm", "tpu",
+    #: "metal"; see mlp_backends/drivers.py). When none of them is on the
+    #: machine, auto knows without probing (importing the library) that this
+    #: backend offers no GPU here. None: only a probe can tell.
+    gpu_drivers: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, device: str | None = None):
         self.device_spec = device

@@ -6,7 +6,9 @@ process (on first use, never at import) and are cached; `refresh()` forgets
 them, for tests and for long-lived processes that install a plugin.
 
 Choice precedence: explicit argument > `use_backend(...)` context >
-`MLP_BACKEND` environment variable > auto.
+`MLP_BACKEND` environment variable > auto. Auto probes only what it must: a
+backend whose GPU drivers are absent (mlp_backends/drivers.py) is passed over
+without importing its library; `list_backends()` still probes every one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from importlib.metadata import entry_points
 from typing import Iterator
 
+from . import drivers
 from .backend import Backend, BackendInfo, Probe
 from .errors import BackendError, one_line
 
@@ -89,12 +92,13 @@ def _probe(name: str) -> BackendInfo:
 
 
 def refresh() -> None:
-    """Forget discovered plugins, probe results and backend instances."""
+    """Forget discovered plugins, driver checks, probe results and backend instances."""
     global _plugins
     with _lock:
         _plugins = None
         _infos.clear()
         _instances.clear()
+        drivers.present.cache_clear()
 
 
 def list_backends(refresh_cache: bool = False) -> list[BackendInfo]:
@@ -114,15 +118,38 @@ def _parse(spec: str) -> tuple[str, str | None]:
     return name.strip().lower(), (device.strip() or None)
 
 
+def _gpu_candidates() -> list[tuple[str, type[Backend]]]:
+    """Loaded plugins auto may pick (priority above 0), highest priority first."""
+    rows = [(name, cls) for name, (cls, _) in _discover().items() if cls is not None and cls.priority > 0]
+    return sorted(rows, key=lambda row: (-row[1].priority, row[0]))
+
+
+def _unprobed_reason(cls: type[Backend]) -> str:
+    """Why a backend need not be probed for a GPU here, or "" when only a probe can tell."""
+    needs = cls.gpu_drivers
+    if needs is None or not drivers.missing(tuple(needs)):
+        return ""
+    return f"no {'/'.join(needs)} driver here, so not probed"
+
+
 def auto_choice() -> tuple[str, str]:
-    """The backend auto picks, and why, in words: a usable GPU backend, else numpy."""
-    infos = list_backends()
-    gpus = sorted((i for i in infos if i.usable and i.is_gpu), key=lambda i: -i.priority)
-    if gpus:
-        chosen = gpus[0]
-        return chosen.name, f"a usable GPU backend (devices: {', '.join(chosen.devices) or 'default'})"
-    why = "; ".join(f"{i.name}: {i.reason or 'CPU only'}" for i in infos if i.priority > 0)
-    return "numpy", f"no usable GPU backend ({why or 'none registered'}); using numpy on the CPU"
+    """The backend auto picks, and why, in words: a usable GPU backend, else numpy.
+
+    Candidates are probed in priority order and the first usable GPU wins. A
+    candidate whose GPU drivers are all absent is not probed at all, so on a
+    machine without a GPU driver auto imports no GPU-capable library.
+    """
+    why = []
+    for name, cls in _gpu_candidates():
+        skip = _unprobed_reason(cls)
+        if skip:
+            why.append(f"{name}: {skip}")
+            continue
+        info = _probe(name)
+        if info.usable and info.is_gpu:
+            return name, f"a usable GPU backend (devices: {', '.join(info.devices) or 'default'})"
+        why.append(f"{name}: {info.reason or 'CPU only'}")
+    return "numpy", f"no usable GPU backend ({'; '.join(why) or 'none registered'}); using numpy on the CPU"
 
 
 def _auto() -> Backend:

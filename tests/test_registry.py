@@ -176,3 +176,75 @@ def test_importing_the_package_imports_no_backend_library():
 
 def _usable(name):
     return any(i.name == name and i.usable for i in list_backends())
+
+
+GPU_MODULES = ("torch", "jax", "jaxlib", "cupy", "cupy_backends", "cupyx")
+
+NO_DRIVER_AUTO = f"""
+import sys
+import numpy as np
+from mlp_backends import MLP, drivers, get_backend
+drivers.CHECKS.update({{kind: (lambda: False) for kind in drivers.CHECKS}})  # a machine with no driver
+assert get_backend("auto").name == "numpy"
+MLP(4, 3, 2, backend="auto").fit(np.eye(4), [0, 1, 1, 0], epochs=2, batch_size=2)
+print(sorted({{m.split(".")[0] for m in sys.modules}} & set({GPU_MODULES!r})))
+"""
+
+
+def test_auto_without_a_gpu_driver_imports_no_gpu_library():
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MLP_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", NO_DRIVER_AUTO], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"auto imported {out.stdout.strip()} with no GPU driver on the machine"
+
+
+DRIVER_GPU = FAKE_GPU + """
+    PROBED = []
+
+    class NeedsNvidia(FakeGPU):
+        '''A GPU backend that declares the driver it needs and records each probe.'''
+        name = "needsnvidia"
+        gpu_drivers = ("nvidia",)
+
+        @classmethod
+        def probe(cls):
+            PROBED.append(cls.name)
+            return super().probe()
+"""
+
+
+@pytest.mark.parametrize("driver_here", [False, True])
+def test_auto_probes_a_gpu_backend_only_when_its_driver_is_here(plugin_dir, monkeypatch, driver_here):
+    plugin_dir("driverplug", DRIVER_GPU, "needsnvidia = driverplug:NeedsNvidia\n")
+    monkeypatch.delenv("MLP_BACKEND", raising=False)
+    from mlp_backends import drivers
+
+    for kind in drivers.CHECKS:
+        monkeypatch.setitem(drivers.CHECKS, kind, (lambda: driver_here) if kind == "nvidia" else (lambda: False))
+    import driverplug
+
+    driverplug.PROBED.clear()  # the module outlives one parametrization
+    name, why = registry.auto_choice()
+    if driver_here:
+        assert name == "needsnvidia" and driverplug.PROBED == ["needsnvidia"]
+    else:
+        assert name == "numpy" and driverplug.PROBED == []
+        assert "needsnvidia: no nvidia driver here, so not probed" in why
+        # Listing still probes every backend and says why each is or is not usable.
+        infos = {i.name: i for i in list_backends()}
+        assert driverplug.PROBED == ["needsnvidia"] and infos["needsnvidia"].usable
+
+
+def test_driver_checks_are_found_once_per_process_and_forgotten_by_refresh(monkeypatch):
+    from mlp_backends import drivers
+
+    calls = []
+    monkeypatch.setitem(drivers.CHECKS, "nvidia", lambda: calls.append(1) or False)
+    registry.refresh()
+    assert not drivers.present("nvidia") and not drivers.present("nvidia") and calls == [1]
+    registry.refresh()
+    drivers.present("nvidia")
+    assert calls == [1, 1]
+    assert drivers.present("some-future-accelerator")  # unknown: never hides a GPU
+    registry.refresh()
