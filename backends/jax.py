@@ -67,6 +67,10 @@ class JaxBackend(Backend):
 
         jax.effects_barrier()
 
+    def thread_knob(self):
+        # XLA sizes its CPU thread pool once, when JAX starts; it cannot change per run.
+        return None
+
     def memory_stats(self):
         stats = self.device.memory_stats() if self.is_gpu else None
         if not stats:

@@ -80,6 +80,14 @@ class TorchBackend(Backend):
         if self.is_gpu:
             torch.cuda.synchronize(self.device)
 
+    def thread_knob(self):
+        """torch's intra-op pool on the CPU (its BLAS and OpenMP loops); None on a GPU."""
+        if self.is_gpu:
+            return None
+        from mlp_backends.threads import TorchKnob
+
+        return TorchKnob()
+
     def memory_stats(self):
         if not self.is_gpu:
             return None

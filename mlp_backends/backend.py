@@ -230,6 +230,16 @@ class Backend:
         A backend may add the device's own figures ("device_used_bytes", "device_total_bytes")."""
         return None
 
+    def thread_knob(self):
+        """The CPU thread setting that `fit` may choose (a `mlp_backends.threads.Knob`), or
+        None where the library decides alone (GPUs; JAX fixes its pool at start-up).
+        By default: the BLAS libraries loaded in the process, through threadpoolctl."""
+        if self.is_gpu:
+            return None
+        from .threads import BlasKnob
+
+        return BlasKnob() if BlasKnob.available() else None
+
     def compile(self, step: Callable) -> Callable:
         """Speed hook: return a faster function with the same numbers."""
         return step

@@ -23,6 +23,17 @@ PROG = "mlp-backends"
 
 
 # -- helpers ------------------------------------------------------------------
+def _threads_arg(text: str):
+    """--threads: a whole number of at least 1, or auto (argparse turns the error into exit 2)."""
+    from .threads import requested
+
+    try:
+        return requested("auto" if text.strip().lower() == "auto" else text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count: give a whole number of at least 1, "
+                                         "or auto") from exc
+
+
 def _choose_backend(spec: str | None):
     """The backend and why it was chosen, in words."""
     from .registry import ENV_VAR, auto_choice, get_backend
@@ -223,7 +234,7 @@ def _cmd_train(args) -> int:
                             learning_rate=args.learning_rate, optimizer=args.optimizer,
                             callbacks=callbacks, validation_data=validation,
                             checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
-                            resume=bool(args.resume))
+                            resume=bool(args.resume), threads=args.threads)
     except TrainingInterrupted as exc:
         if not args.save:
             raise
@@ -241,6 +252,8 @@ def _cmd_train(args) -> int:
     for name, X, y in parts:
         print(f"{name} accuracy: {model.score(X, y):.4f}")
         print(f"{name} loss: {model.loss(X, y):.4f}")
+    if history.threads.get("threads"):
+        print(f"threads: {history.threads['threads']} ({history.threads['mode']}: {history.threads['why']})")
     print(f"wall time: {wall:.2f} s ({len(history)} epochs)")
 
     if args.save and history.diverged and Path(args.save).exists():
@@ -436,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=32, metavar="N", help="(default: 32)")
     g.add_argument("--epochs", type=int, default=30, metavar="N", help="(default: 30)")
     g.add_argument("--l2", type=float, default=0.0, metavar="L", help="weight penalty (default: 0)")
+    g.add_argument("--threads", type=_threads_arg, default=None, metavar="N",
+                   help="CPU threads for training: a count, or auto (default: auto, or $MLP_BACKENDS_THREADS): "
+                        "one thread for small networks, else the faster of one and all, measured while training")
     g.add_argument("--seed", type=int, default=0, help="for the split, the weights and the shuffles (default: 0)")
     g.add_argument("--checkpoint", metavar="DIR",
                    help="save a checkpoint in DIR every --checkpoint-every epochs and on Ctrl-C")

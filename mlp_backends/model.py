@@ -15,6 +15,7 @@ import numpy as np
 from array_api_compat import device, to_device
 
 from . import nn, optim, train, validation
+from . import threads as cpu_threads
 from .backend import Backend
 from .checkpoint import Checkpoint
 from .errors import DeviceMemoryError, InputError, InputTypeError
@@ -214,6 +215,7 @@ class MLP:
         checkpoint_every: int = 1,
         resume: bool = False,
         validation_data=None,
+        threads: int | str | None = None,
     ) -> train.History:
         """Train; y is integer labels or one-hot. batch_size=None is full-batch.
 
@@ -226,6 +228,9 @@ class MLP:
         NaN or infinite stops training with the parameters from before that
         epoch (on NumPy, which updates in place: of the last finite step;
         `on_divergence="raise"` raises DivergedError instead).
+        threads: CPU threads for training (BLAS, torch); default "auto" (or
+        $MLP_BACKENDS_THREADS): one thread for small products, else the faster
+        of one and all, measured as training runs; `history.threads` says which.
         """
         p = check_params(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                          optimizer=optimizer, momentum=momentum, nesterov=nesterov, shuffle=shuffle,
@@ -234,6 +239,7 @@ class MLP:
         epochs, batch_size, learning_rate, momentum, seed = (
             p["epochs"], p["batch_size"], p["learning_rate"], p["momentum"], p["seed"])
         opt = optim.make_optimizer(optimizer, learning_rate, momentum, p["nesterov"])
+        threads = cpu_threads.requested(threads)
         seed = self.seed if seed is None else seed
         saver = None
         if checkpoint is not None:
@@ -274,7 +280,7 @@ class MLP:
                     self, Xd, Y, optimizer=opt, epochs=int(epochs), batch_size=batch_size,
                     shuffle=shuffle, seed=seed, callbacks=list(callbacks),
                     on_divergence=on_divergence, validation=validation,
-                    checkpoint=saver, resume=resume,
+                    checkpoint=saver, resume=resume, threads=threads,
                 )
         except Exception as exc:
             if not self.backend.is_out_of_memory(exc):

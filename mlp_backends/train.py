@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from . import nn
+from . import threads as cpu_threads
 from .checkpoint import Checkpoint, Progress
 from .errors import InputError
 from .validation import check_params
@@ -74,6 +75,8 @@ class History:
     time: list[float] = field(default_factory=list)
     extra: dict[str, list[float]] = field(default_factory=dict)
     stopped_early: str = ""
+    #: The CPU threads of the last run: {"mode": "auto"|"fixed"|"library", "threads": n, "why": ...}.
+    threads: dict = field(default_factory=dict)
 
     @property
     def diverged(self) -> bool:
@@ -88,7 +91,7 @@ class History:
 
     def as_dict(self) -> dict[str, Any]:
         return {"loss": self.loss, "accuracy": self.accuracy, "time": self.time,
-                "extra": self.extra, "stopped_early": self.stopped_early}
+                "extra": self.extra, "stopped_early": self.stopped_early, "threads": self.threads}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
@@ -223,6 +226,7 @@ def run(
     state=None,
     start_step: int = 0,
     step: Callable | None = None,
+    threads: int | str | None = None,
 ) -> History:
     """Train `model` in place on device arrays X (n, d) and Y (n, k).
 
@@ -233,6 +237,8 @@ def run(
     `state` and `start_step` carry an optimizer on across calls (partial_fit).
     step: a step already made by `make_step` and compiled (the benchmark
     reuses one across calls, so JAX does not trace it again).
+    threads: CPU threads for the steps: a count, or None/"auto" to let
+    mlp_backends.threads choose by measuring ($MLP_BACKENDS_THREADS first).
     """
     backend = model.backend
     xp = backend.xp
@@ -260,7 +266,8 @@ def run(
     # A run that a callback stopped is over, also when resumed from its last checkpoint.
     last = at.epoch if history.stopped_early else epochs
     # A compiled step may come with a context to run in (NumPy's watches floating-point errors).
-    with _StopOnSigint() as sigint, getattr(step, "watch", contextlib.nullcontext)():
+    cpu = _thread_session(model, batch, threads)
+    with cpu, _StopOnSigint() as sigint, getattr(step, "watch", contextlib.nullcontext)():
         for epoch in range(at.epoch, last):
             started = time.perf_counter()
             before = None if mutates else model.params
@@ -282,7 +289,12 @@ def run(
                     idx = order[lo:hi]
                     Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
                 t += 1
-                model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
+                if cpu.pace is not None:  # measuring thread counts, or counting steps until it does
+                    cpu.step_begins()
+                    model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
+                    cpu.step_ends()
+                else:
+                    model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
                 loss_sum = loss_sum + loss * Xb.shape[0]
                 correct = correct + hits
                 if sigint.requested:
@@ -295,6 +307,9 @@ def run(
             host = read_scalars(backend, figures)  # the one host read of the epoch
             logs = {"epoch": epoch + 1, "loss": host[0], "accuracy": host[1],
                     "time": time.perf_counter() - started}
+            if cpu.choice.threads is not None:
+                logs["threads"] = cpu.choice.threads
+            history.threads = cpu.choice.as_dict()
             if validation is not None:
                 logs["val_loss"], logs["val_accuracy"] = host[2], host[3]
             if handle_divergence(model, before, logs, on_divergence, history):
@@ -309,6 +324,16 @@ def run(
                 break
     end_training(model, callbacks, history)
     return history
+
+
+def _thread_session(model, batch: int, threads) -> "cpu_threads.Session":
+    """The CPU thread settings of one run (mlp_backends/threads.py): fixed, or measured per
+    shape of step, since a step's matrix products decide whether threads pay."""
+    backend = model.backend
+    shapes = tuple(tuple(W.shape) for W in model.params[::2])
+    macs = batch * sum(a * b for a, b in shapes)
+    key = (backend.spec, shapes, batch, model.dtype)
+    return cpu_threads.Session(backend.thread_knob(), cpu_threads.requested(threads), key, macs)
 
 
 # -- the epoch's edges, shared with the distributed loop ---------------------------

@@ -146,7 +146,7 @@ def measure(entries: list[Entry], repeats: int, epochs: int) -> dict[str, dict]:
 def add_arguments(p) -> None:
     """The `bench` options, on an argparse parser."""
     p.add_argument("--workload", default="small", choices=sorted(WORKLOADS),
-                   help="small: 64-32-10 b32; mnist: 784-512-10 b256; wide: 1024-4096-4096-10 b1024 "
+                   help="small: 64-32-10 b32; net128: 128-256-10 b32; mnist: 784-512-10 b256; wide: 1024-4096-4096-10 b1024 "
                         "(GPUs); tiny: smoke test (default: small)")
     p.add_argument("--backends", default=None,
                    help="comma-separated backends (name or name:device); default: every usable one "

@@ -28,6 +28,7 @@ WORKLOADS = {
     for w in [
         Workload("tiny", 512, (16, 8, 4), 64, "relu", 0.1, "a smoke test, not a timing"),
         Workload("small", 1797, (64, 32, 10), 32, "sigmoid", 0.1, "the digits shape and the article's net"),
+        Workload("net128", 16384, (128, 256, 10), 32, "relu", 0.05, "mid-size products: where threads start to cost"),
         Workload("mnist", 60000, (784, 512, 10), 256, "relu", 0.05, "synthetic, MNIST-shaped"),
         Workload("wide", 16384, (1024, 4096, 4096, 10), 1024, "relu", 0.01, "for GPUs"),
     ]

@@ -1,0 +1,76 @@
+"""Threads as users get them: the public `fit` with threads="auto" against each fixed count.
+
+    python benchmarks/threads.py --workload small --workload net128 --workload mnist [--busy] [--repeats 5]
+
+Each round trains a fresh model with `fit` (adam, the workload's net and
+batch) once per setting, round-robin, so a load that drifts slows every
+setting alike; "auto" forgets what it measured before each fit, so its trial
+steps are paid every time, as in a fresh process. Reported: the median
+seconds of a fit per setting and auto / the best fixed count. With --busy, a
+background process spins on one core for the whole run (mlp_backends.bench.busy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mlp_backends import MLP, threads  # noqa: E402
+from mlp_backends.bench import WORKLOADS, make_data  # noqa: E402
+from mlp_backends.bench.busy import busy_core  # noqa: E402
+
+
+def fit_seconds(w, X, y, backend: str, setting, epochs: int) -> tuple[float, dict]:
+    model = MLP(w.sizes[0], w.sizes[1:-1], w.sizes[-1], w.activation, backend=backend, seed=0)
+    if setting == "auto":
+        threads.forget()
+    start = time.perf_counter()
+    history = model.fit(X, y, epochs=epochs, batch_size=w.batch, learning_rate=1e-3, threads=setting)
+    return time.perf_counter() - start, history.threads
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workload", action="append", choices=sorted(WORKLOADS), default=None)
+    p.add_argument("--backend", default="numpy")
+    p.add_argument("--samples", type=int, default=None, help="use the first N rows (default: the workload's)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--busy", action="store_true", help="keep one core busy with a spinning process meanwhile")
+    args = p.parse_args(argv)
+    counts = sorted({1, threads.usable_cores()})
+    settings: list = [*counts, "auto"]
+    head = " | ".join(f"{s} thread{'s' * (s != 1)}" if s != "auto" else "auto" for s in settings)
+    print(f"{args.backend}, {'busy' if args.busy else 'idle'}, {args.epochs} epoch(s) per fit, "
+          f"median of {args.repeats} fits (s)\n\n| workload | {head} | auto / best fixed | auto chose |\n"
+          f"|---|{'---:|' * len(settings)}---:|---|")
+    with busy_core(args.busy):
+        for name in args.workload or ["small", "net128", "mnist"]:
+            w = WORKLOADS[name]
+            X, y = make_data(w, "float32")
+            if args.samples:
+                X, y = X[:args.samples], y[:args.samples]
+            times: dict = {s: [] for s in settings}
+            chose = {}
+            fit_seconds(w, X[:w.batch * 4], y[:w.batch * 4], args.backend, 1, 1)  # imports, caches
+            for _ in range(args.repeats):
+                for s in settings:
+                    seconds, chose = fit_seconds(w, X, y, args.backend, s, args.epochs) if s == "auto" else (
+                        fit_seconds(w, X, y, args.backend, s, args.epochs)[0], chose)
+                    times[s].append(seconds)
+            med = {s: statistics.median(v) for s, v in times.items()}
+            best = min(med[s] for s in counts)
+            cells = " | ".join(f"{med[s]:.3f}" for s in settings)
+            label = f"{name} ({len(y)} rows)" if args.samples else name
+            print(f"| {label} | {cells} | **{med['auto'] / best:.2f}** | {chose.get('threads')}: {chose.get('why')} |",
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
