@@ -84,7 +84,10 @@ class JaxBackend(Backend):
     donate: bool | None = None
 
     def compile(self, step):
-        """`jax.jit` of the step. Where `donate` says so, a training step from make_step
+        """`jax.jit` of the step, with `.epoch`: the whole epoch as one program
+        (backends/jax_epoch.py). Both are made once per backend and step settings
+        (optimizer, activation, L2), so later fit and partial_fit calls reuse
+        what XLA compiled. Where `donate` says so, a training step from make_step
         (with optim.py's update) also gives its parameters and optimizer state to XLA to
         reuse, so training holds one set of them, not the old and the new; a bad batch
         is then dropped on the device (train.SkipNonFinite), since nothing older is kept."""
@@ -93,14 +96,27 @@ class JaxBackend(Backend):
         from mlp_backends.train import SkipNonFinite
 
         rebuild = getattr(step, "rebuild", None)
-        donate = self.is_gpu if self.donate is None else self.donate
-        if not donate or rebuild is None or step.config.get("update") is not None:
+        if rebuild is None:
             return jax.jit(step)
-        skipping = rebuild(update=SkipNonFinite(step.config["xp"], step.config["optimizer"]))
-        jitted = jax.jit(skipping, donate_argnums=(0, 1))
+        config = step.config
+        donate = self.is_gpu if self.donate is None else self.donate
+        plain = config.get("update") is None and config.get("kern") is None
+        key = (config["optimizer"], config["activation"], config["l2"], donate) if plain else None
+        cache = self.__dict__.setdefault("_programs", {})
+        if key in cache:
+            return cache[key]
+        if donate and config.get("update") is None:
+            step = rebuild(update=SkipNonFinite(config["xp"], config["optimizer"]))
+        jitted = jax.jit(step, donate_argnums=(0, 1) if donate else ())
 
-        def donating(params, state, Xb, Yb, t):
+        def compiled(params, state, Xb, Yb, t):
             return jitted(params, state, Xb, Yb, t)
 
-        donating.config, donating.rebuild, donating.mutates_params = skipping.config, skipping.rebuild, True
-        return donating
+        from backends.jax_epoch import epoch_program
+
+        compiled.config, compiled.rebuild = step.config, step.rebuild
+        compiled.mutates_params = donate or getattr(step, "mutates_params", False)
+        compiled.epoch = epoch_program(step, donate)
+        if key is not None:
+            cache[key] = compiled
+        return compiled

@@ -250,6 +250,7 @@ def run(
     # so `before` would be live or deleted arrays; such a step skips a bad batch instead.
     mutates = getattr(step, "mutates_params", False)
     gather = getattr(step, "gather", None)  # gather(X, Y, idx) -> (Xb, Yb), into buffers it keeps
+    whole_epoch = getattr(step, "epoch", None)  # a compiled epoch (JAX: lax.scan over the batches)
     rng = np.random.default_rng(seed)
     at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
     resumed = resume and checkpoint is not None and checkpoint.exists()
@@ -277,7 +278,13 @@ def run(
             # Device scalars from the start, so that the epoch's sums never leave the device.
             loss_sum = backend.asarray(np.asarray(at.loss_sum if first else 0.0), model.dtype)
             correct = backend.asarray(np.asarray(at.correct if first else 0.0), model.dtype)
-            for b, lo in enumerate(range(first * batch, n, batch), start=first):
+            starts = range(first * batch, n, batch)
+            if whole_epoch is not None and first == 0 and not whole:
+                # The backend runs the epoch as one program: gathers, steps and sums on the device.
+                model.params, state, loss_sum, correct = whole_epoch(
+                    model.params, state, X, Y, backend.asarray(np.arange(n)) if order is None else order, t, batch)
+                t, starts = t + len(starts), ()
+            for b, lo in enumerate(starts, start=first):
                 hi = min(lo + batch, n)  # the standard forbids out-of-range stops
                 if whole:
                     Xb, Yb = X, Y
@@ -322,6 +329,9 @@ def run(
                                                 callbacks=callback_states(model, callbacks)))
             if stop:
                 break
+            if sigint.requested:  # a compiled epoch cannot stop half-way: it stops at its end
+                _interrupted(model, checkpoint, Progress(epoch + 1, 0, t, rng.bit_generator.state,
+                                                         history=history.as_dict(), opt_state=state))
     end_training(model, callbacks, history)
     return history
 
