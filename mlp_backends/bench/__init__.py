@@ -87,9 +87,9 @@ def build_entries(args, w: Workload, X, y) -> list[Entry]:
             floor(get_backend("numpy"))
             continue
         floor(be)
-        entries.append(LibraryEntry(be, w, X, y, args.dtype, plain=False))
+        entries.append(LibraryEntry(be, w, X, y, args.dtype, plain=False, threads=args.threads))
         if args.plain:
-            entries.append(LibraryEntry(be, w, X, y, args.dtype, plain=True))
+            entries.append(LibraryEntry(be, w, X, y, args.dtype, plain=True, threads=args.threads))
     for ref in refs:
         if ref == "sklearn":
             try:
@@ -160,7 +160,8 @@ def add_arguments(p) -> None:
     p.add_argument("--epochs", type=int, default=1, help="epochs per round (default: 1)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="limit BLAS/OpenMP threads (NumPy, scikit-learn, torch) to N; "
-                        "JAX only if it is not yet started (default: the libraries' own)")
+                        "JAX only if it is not yet started (default: the libraries' own, and "
+                        "the library's entries choose theirs as fit does)")
     p.add_argument("--tf32", action="store_true",
                    help="let GPU matrix products use TF32 (reported as such; default: full float32)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")

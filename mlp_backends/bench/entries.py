@@ -34,7 +34,7 @@ class LibraryEntry(Entry):
 
     kind = "library"
 
-    def __init__(self, backend, w: Workload, X, y, dtype: str, plain: bool):
+    def __init__(self, backend, w: Workload, X, y, dtype: str, plain: bool, threads: int | None = None):
         from .. import optim, train
         from ..model import MLP
 
@@ -49,6 +49,7 @@ class LibraryEntry(Entry):
         step = train.make_step(backend.xp, self.optimizer, w.activation, 0.0)
         self.step = step if plain else backend.compile(step)
         self.state, self.t, self.count = None, 0, 0
+        self.threads = threads  # None: train.run chooses, as fit does
         self.last_loss = float("nan")
 
     def epoch(self) -> float:
@@ -58,7 +59,7 @@ class LibraryEntry(Entry):
         self.backend.synchronize()  # the clock starts on an idle device (train.run reads it)
         history = train.run(self.model, self.X, self.Y, optimizer=self.optimizer, epochs=1,
                             batch_size=self.w.batch, shuffle=True, seed=self.count,
-                            state=self.state, start_step=self.t, step=self.step)
+                            state=self.state, start_step=self.t, step=self.step, threads=self.threads)
         self.state, self.t = self.model._opt_state, self.model._step
         self.last_loss = history.loss[-1] if history.loss else float("nan")
         return history.time[-1]
