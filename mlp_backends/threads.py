@@ -255,7 +255,7 @@ class Chooser:
 # -- one run -----------------------------------------------------------------------------
 _state_lock = threading.Lock()
 _active = 0
-_saved: list[tuple[Knob, int]] = []
+_saved: dict[type, tuple[Knob, int]] = {}  # each kind of knob's setting before the first fit
 _choosers: dict[tuple, Chooser] = {}
 
 
@@ -293,8 +293,8 @@ class Session:
         global _active
         with _state_lock:
             _active += 1
-            if self.knob is not None and _active == 1:
-                _saved.append((self.knob, self.knob.get()))
+            if self.knob is not None and type(self.knob) not in _saved:
+                _saved[type(self.knob)] = (self.knob, self.knob.get())
             together = _active > 1
         if self.knob is None:
             return self
@@ -326,8 +326,7 @@ class Session:
 
     def _allowed(self) -> int:
         # What the process allows now (a parallel search's worker may already be capped).
-        base = [count for knob, count in _saved if type(knob) is type(self.knob)]
-        return base[0] if base else self.knob.get()
+        return _saved[type(self.knob)][1]
 
     def _set(self, n: int) -> None:
         self.knob.set(n)
@@ -358,9 +357,9 @@ class Session:
         with _state_lock:
             _active -= 1
             if _active == 0:
-                while _saved:
-                    knob, count = _saved.pop()
+                for knob, count in _saved.values():
                     knob.set(count)
+                _saved.clear()
 
 
 def forget() -> None:

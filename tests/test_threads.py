@@ -150,6 +150,15 @@ def test_a_second_fit_in_the_process_means_one_thread_each_until_both_end():
     threads.forget()
 
 
+def test_settings_are_restored_when_the_last_fit_ends_whoever_started_first():
+    knob = FakeKnob(2)
+    with Session(None, None, ("library",), macs_per_step=1e9):  # a backend that sets its own threads
+        with Session(knob, None, ("x",), macs_per_step=1e9):
+            assert knob.value == 1
+        assert knob.value == 1  # the other fit still runs
+    assert knob.value == 2
+
+
 def test_requested_reads_argument_then_environment(monkeypatch):
     monkeypatch.delenv(threads.ENV_VAR, raising=False)
     assert threads.requested(None) is None and threads.requested("auto") is None
