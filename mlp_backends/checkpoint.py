@@ -163,7 +163,9 @@ def _progress(meta: dict, contents: dict, model) -> Progress:
     whole = Whole(0)
     epoch, batch, step = (check_param(k, meta.get(k), whole) for k in ("epoch", "batch", "step"))
     rng_state = meta.get("rng_state")
-    if rng_state is not None:
+    if rng_state is not None and not isinstance(rng_state, dict):
+        raise InputError(f"rng_state is not a mapping ({str(rng_state)[:40]})")
+    if rng_state is not None and "bit_generator" in rng_state:  # a NumPy generator's (a cluster saves a seed)
         try:  # the generator itself is the judge of its state
             np.random.default_rng().bit_generator.state = rng_state
         except (TypeError, ValueError, KeyError) as exc:

@@ -615,8 +615,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write (needs the onnx extra)")
     p.set_defaults(func=_cmd_export)
 
-    p = command("data", "prepare data files", [f"{PROG} data convert big.csv big/",
-                                              f"{PROG} train --data big/ --epochs 5"])
+    p = command("data", "write data files: convert a source for training from disk, or export one",
+                [f"{PROG} data convert big.csv big/", f"{PROG} train --data big/ --epochs 5",
+                 f"{PROG} data export iris flowers.csv --target species",
+                 f"{PROG} data export digits digits-images-idx3-ubyte.gz"])
     data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
     p = data_sub.add_parser(
         "convert", parents=[debug], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -631,9 +633,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
     p.set_defaults(func=_cmd_data_convert)
 
-    p = command("data", "write data files", [f"{PROG} data export iris flowers.csv --target species",
-                                              f"{PROG} data export digits digits-images-idx3-ubyte.gz"])
-    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
     p = data_sub.add_parser(
         "export", parents=[debug], formatter_class=argparse.RawDescriptionHelpFormatter,
         help="write a data source (a built-in set, synthetic:...) as a .csv, .npz or IDX file",
