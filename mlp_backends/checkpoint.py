@@ -171,7 +171,7 @@ def _progress(meta: dict, contents: dict, model) -> Progress:
         except (TypeError, ValueError, KeyError) as exc:
             raise InputError(f"rng_state is not a generator state ({one_line(exc)})") from exc
     history = meta.get("history")
-    if not isinstance(history, dict) or not set(history) <= {*HISTORY_LISTS, "extra", "stopped_early"}:
+    if not isinstance(history, dict) or not set(history) <= {*HISTORY_LISTS, "extra", "stopped_early", "threads"}:
         raise InputError(f"history is not a training history ({str(history)[:40]})")
     lists = [*(history.get(k, []) for k in HISTORY_LISTS), *dict(history.get("extra") or {}).values()]
     for values in lists:
@@ -179,7 +179,8 @@ def _progress(meta: dict, contents: dict, model) -> Progress:
             raise InputError("history holds a value that is not a list")
         for v in values:
             _number("history value", v)
-    if not isinstance(history.get("stopped_early", ""), str) or not isinstance(history.get("extra", {}), dict):
+    if not all(isinstance(history.get(k, d), type(d)) for k, d in (("stopped_early", ""), ("extra", {}),
+                                                                    ("threads", {}))):
         raise InputError("history is not a training history")
     shapes = layer_shapes(model.sizes)
     groups = meta.get("opt_groups")
