@@ -142,6 +142,14 @@ def _tanh(z, b):
     return np.tanh(z, z)
 
 
+def _identity(z, b):
+    return np.add(z, b, z)
+
+
+def _identity_grad(a, g):
+    return g  # nn.backward skips it (f' = 1); here for completeness
+
+
 def _relu_grad(a, g):
     # g * astype(a > 0): multiplying by the boolean mask casts it in the loop, without a float copy
     return np.multiply(g, np.greater(a, 0), g)
@@ -168,5 +176,5 @@ def _softmax_delta(log_p, Y, n):
     return np.divide(log_p, n, log_p)
 
 
-_ACTIVATE = {"relu": _relu, "sigmoid": _sigmoid, "tanh": _tanh}
-_ACTIVATION_GRAD = {"relu": _relu_grad, "sigmoid": _sigmoid_grad, "tanh": _tanh_grad}
+_ACTIVATE = {"relu": _relu, "sigmoid": _sigmoid, "tanh": _tanh, "identity": _identity}
+_ACTIVATION_GRAD = {"relu": _relu_grad, "sigmoid": _sigmoid_grad, "tanh": _tanh_grad, "identity": _identity_grad}

@@ -13,7 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-ACTIVATIONS = ("sigmoid", "relu", "tanh")
+ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
+#: The output layer and its loss: "softmax" with cross-entropy (one class per
+#: row), or "logistic" with binary cross-entropy per output unit (one unit for
+#: a binary problem, one per label for multilabel targets). Both are canonical
+#: pairs, so dloss/dlogits is (probabilities - Y) / n for either.
+OUTPUTS = ("softmax", "logistic")
 
 
 def sigmoid(xp, z):
@@ -31,6 +36,8 @@ def tanh(xp, z):
 
 
 def activate(xp, name: str, z):
+    if name == "identity":
+        return z
     if name == "sigmoid":
         return sigmoid(xp, z)
     if name == "relu":
@@ -41,7 +48,9 @@ def activate(xp, name: str, z):
 
 
 def activation_grad(xp, name: str, a, g):
-    """g * f'(z), written with the activation's output a = f(z) (all three allow it)."""
+    """g * f'(z), written with the activation's output a = f(z) (all four allow it)."""
+    if name == "identity":
+        return g
     if name == "sigmoid":
         return g * a * (1 - a)
     if name == "relu":
@@ -64,6 +73,32 @@ def softmax(xp, logits):
     a row far below that max into 0/0; each row's own max cannot."""
     e = xp.exp(logits - xp.max(logits, axis=1, keepdims=True))
     return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def softplus(xp, z):
+    """log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))."""
+    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+def binary_cross_entropy(xp, logits, Y):
+    """Per element -(Y log s(z) + (1 - Y) log(1 - s(z))) with s the sigmoid, from the
+    logits z: softplus(z) - Y z, which never takes the log of a rounded 0."""
+    return softplus(xp, logits) - Y * logits
+
+
+def probabilities(xp, logits, output: str):
+    """The output layer's probabilities: softmax rows, or a sigmoid per unit."""
+    if output == "logistic":
+        return sigmoid(xp, logits)
+    return softmax(xp, logits)
+
+
+def correct(xp, logits, Y, output: str):
+    """Per row, whether the prediction is right: argmax for softmax; for logistic
+    outputs every unit on the right side of 0.5 (subset accuracy for multilabel)."""
+    if output == "logistic":
+        return xp.all((logits > 0) == (Y > 0.5), axis=1)
+    return xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
 
 
 def softmax_delta(xp, log_p, Y, n):
@@ -97,7 +132,8 @@ def kernels(xp, activation: str, wrap: Callable | None = None) -> Kernels:
 
     Each function's `__name__` is a C identifier naming what it computes
     ("mlp_relu_bias", ...): CuPy's fuse names its kernel after the function,
-    and refuses a lambda's "<lambda>".
+    and refuses a lambda's "<lambda>". backward never calls `activation_grad`
+    for "identity" (f' = 1).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
@@ -167,27 +203,49 @@ def backward(xp, params, inputs, delta, activation: str, kern: Kernels | None = 
         grads[2 * i + 1] = xp.sum(delta, axis=0)
         if i > 0:
             g = delta @ params[2 * i].T
-            delta = kern.activation_grad(h, g) if kern else activation_grad(xp, activation, h, g)
+            if activation == "identity":
+                delta = g
+            else:
+                delta = kern.activation_grad(h, g) if kern else activation_grad(xp, activation, h, g)
     return grads
 
 
 def loss_and_grads(xp, params, X, Y, activation: str, l2: float = 0.0, n=None,
-                   kern: Kernels | None = None):
-    """Mean cross-entropy plus L2 penalty, and its gradients.
+                   kern: Kernels | None = None, *, output: str = "softmax", weights=None,
+                   l2_per_sample: bool = False):
+    """Mean loss plus L2 penalty, and its gradients.
 
-    n is the count the loss is averaged over (default: the rows of X). A
-    caller that splits a batch into parts passes the whole batch's n to each
-    part and adds the parts' results, then adds the penalty once. kern, when
-    given, supplies the elementwise functions (see `kernels`).
+    n is the count the loss is averaged over (default: the rows of X, or the
+    sum of `weights`). A caller that splits a batch into parts passes the
+    whole batch's n to each part and adds the parts' results, then adds the
+    penalty once. kern, when given, supplies the elementwise functions (see
+    `kernels`). output: "softmax" (cross-entropy) or "logistic" (binary
+    cross-entropy per unit), see OUTPUTS. weights: one per row (n,), each
+    row's loss counts that many times. The penalty is 0.5 * l2 * |W|^2, or
+    with `l2_per_sample` 0.5 * l2 * |W|^2 / n (scikit-learn's alpha: the same
+    per sample whatever the batch size).
     """
-    n = X.shape[0] if n is None else n
+    if n is None:
+        n = X.shape[0] if weights is None else xp.sum(weights)
     logits, inputs = forward(xp, params, X, activation, kern)
-    log_p = log_softmax(xp, logits)
-    total = kern.log_likelihood(log_p, Y) if kern and kern.log_likelihood else log_likelihood(xp, log_p, Y)
-    loss = total / -n  # the same number as -(total / n), one 0-d operation fewer
-    delta = kern.softmax_delta(log_p, Y, n) if kern else softmax_delta(xp, log_p, Y, n)
+    w = None if weights is None else weights[:, None]
+    if output == "logistic":
+        terms = binary_cross_entropy(xp, logits, Y)
+        loss = xp.sum(terms if w is None else w * terms) / n
+        delta = (sigmoid(xp, logits) - Y) / n
+    else:
+        log_p = log_softmax(xp, logits)
+        if w is None:
+            total = kern.log_likelihood(log_p, Y) if kern and kern.log_likelihood else log_likelihood(xp, log_p, Y)
+        else:
+            total = xp.sum(w * (Y * log_p))
+        loss = total / -n  # the same number as -(total / n), one 0-d operation fewer
+        delta = kern.softmax_delta(log_p, Y, n) if kern else softmax_delta(xp, log_p, Y, n)
+    if w is not None:
+        delta = delta * w
     grads = backward(xp, params, inputs, delta, activation, kern)
     if l2:
+        l2 = l2 / n if l2_per_sample else l2
         loss = loss + l2_penalty(xp, params, l2)
         grads = [g + l2 * p if i % 2 == 0 else g for i, (g, p) in enumerate(zip(grads, params))]
     return loss, grads, logits

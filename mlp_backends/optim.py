@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from array_api_compat import device
+
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
@@ -53,13 +55,52 @@ class Momentum:
 
 
 @dataclass(frozen=True)
+class ScheduledSGD:
+    """SGD with momentum as scikit-learn's MLP writes it, for learning-rate schedules.
+
+    The velocity holds the step itself: v = mu v - lr g, then p + v, or with
+    Nesterov p + (mu v - lr g). With a constant rate this is `Momentum`; with
+    a rate that changes, a velocity built at the old rate keeps its size.
+    The rate lives in the state (a 0-d array, `state[1][0]`), so a schedule
+    changes it between steps (`with_learning_rate`) without a new, or newly
+    compiled, step. momentum=0 is plain SGD.
+    """
+
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+
+    def init(self, xp, params):
+        rate = xp.asarray(self.learning_rate, dtype=params[0].dtype, device=device(params[0]))
+        return ([xp.zeros_like(p) for p in params], [rate])
+
+    @staticmethod
+    def with_learning_rate(xp, state, learning_rate: float):
+        """`state` with the rate replaced (same dtype and device)."""
+        old = state[1][0]
+        return (state[0], [xp.asarray(learning_rate, dtype=old.dtype, device=device(old))])
+
+    def update(self, xp, params, grads, state, t):
+        lr, mu = state[1][0], self.momentum
+        velocity = [mu * v - lr * g for v, g in zip(state[0], grads)]
+        steps = [mu * v - lr * g for v, g in zip(velocity, grads)] if self.nesterov else velocity
+        return [p + s for p, s in zip(params, steps)], (velocity, state[1])
+
+
+@dataclass(frozen=True)
 class Adam:
-    """Adam (Kingma & Ba, 2015) with bias correction."""
+    """Adam (Kingma & Ba, 2015) with bias correction.
+
+    raw_eps=False adds eps to the bias-corrected sqrt(v), as the paper does;
+    raw_eps=True adds it to sqrt(v) before the correction, as scikit-learn's
+    MLP does (the two differ only while v is tiny).
+    """
 
     learning_rate: float = 0.001
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    raw_eps: bool = False
 
     def init(self, xp, params):
         return ([xp.zeros_like(p) for p in params], [xp.zeros_like(p) for p in params])
@@ -68,7 +109,8 @@ class Adam:
         """(step, eps) of step t: both bias corrections folded into the step size,
         which saves two passes (shared with in-place updates, for the same numbers)."""
         b1, b2 = self.beta1, self.beta2
-        return self.learning_rate * (1 - b2**t) ** 0.5 / (1 - b1**t), self.eps * (1 - b2**t) ** 0.5
+        eps = self.eps if self.raw_eps else self.eps * (1 - b2**t) ** 0.5
+        return self.learning_rate * (1 - b2**t) ** 0.5 / (1 - b1**t), eps
 
     def update(self, xp, params, grads, state, t):
         b1, b2 = self.beta1, self.beta2

@@ -107,7 +107,8 @@ class History:
 
 
 def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None = None,
-              update: Callable | None = None) -> Callable:
+              update: Callable | None = None, *, output: str = "softmax", l2_per_sample: bool = False,
+              weighted: bool = False) -> Callable:
     """One optimizer step as a pure function of arrays (what `compile` may jit).
 
     Returns new params, new optimizer state, the batch's mean loss (at the
@@ -119,18 +120,27 @@ def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None
     formulas, which may skip a bad batch and report its loss as NaN); one with
     `mutates_params = True` makes the step write into the arrays it is given,
     and `step.mutates_params` says so to train.run.
+    output, l2_per_sample: as in `nn.loss_and_grads`. weighted: the last
+    column of Yb holds each row's sample weight (so batches of weights are
+    gathered, shuffled and replayed with the targets); the loss is then the
+    batch's weighted mean, and the count of correct predictions unweighted.
     """
 
     def step(params, state, Xb, Yb, t):
-        loss, grads, logits = nn.loss_and_grads(xp, params, Xb, Yb, activation, l2, kern=kern)
+        weights = None
+        if weighted:
+            Yb, weights = Yb[:, :-1], Yb[:, -1]
+        loss, grads, logits = nn.loss_and_grads(xp, params, Xb, Yb, activation, l2, kern=kern, output=output,
+                                                weights=weights, l2_per_sample=l2_per_sample)
         if update is None:
             params, state = optimizer.update(xp, params, grads, state, t)
         else:
             params, state, loss = update(params, grads, state, t, loss)
-        hits = xp.argmax(logits, axis=1) == xp.argmax(Yb, axis=1)
+        hits = nn.correct(xp, logits, Yb, output)
         return params, state, loss, xp.sum(xp.astype(hits, Xb.dtype))
 
-    step.config = dict(xp=xp, optimizer=optimizer, activation=activation, l2=l2, kern=kern, update=update)
+    step.config = dict(xp=xp, optimizer=optimizer, activation=activation, l2=l2, kern=kern, update=update,
+                       output=output, l2_per_sample=l2_per_sample, weighted=weighted)
     step.rebuild = lambda **changes: make_step(**{**step.config, **changes})
     step.mutates_params = bool(getattr(update, "mutates_params", False))
     return step
