@@ -18,6 +18,14 @@ through `scipy.optimize.minimize`, with the loss and gradient computed on the
 backend (one transfer each way per evaluation). The math is mlp_backends.nn's
 and .optim's, so every backend computes the same thing.
 
+Under `sklearn.config_context(array_api_dispatch=True)` (which needs
+SCIPY_ARRAY_API=1), X of any array-API library is taken as scikit-learn's
+array-API estimators take it: with backend=None the model trains on the
+backend of X's library (PyTorch tensors on torch, ...), and predict,
+predict_proba and predict_log_proba answer in X's namespace on X's device,
+refusing X from another namespace or device than fit's (scikit-learn's
+message). coefs_ and intercepts_ are then arrays of that namespace too.
+
 Requires scikit-learn >= 1.6 and SciPy (`pip install 'mlp-backends[sklearn]'`).
 `coefs_` and `intercepts_` are host NumPy arrays; setting them (as scikit-learn
 allows) is honoured by the next fit with warm_start, partial_fit and predict.
@@ -33,6 +41,8 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.optimize
 import scipy.sparse
+from array_api_compat import array_namespace, device, is_numpy_namespace, to_device
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -45,7 +55,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from . import nn, optim, train
 from .model import MLP
-from .registry import get_backend
+from .registry import get_backend, list_backends
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 # scikit-learn's names for the hidden activations -> nn.py's
@@ -133,6 +143,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit the model to X and y (labels, or a label indicator matrix for
         multilabel problems). Returns self."""
+        X, y, sample_weight = self._from_namespace(X, y, sample_weight, reset=True)
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _check_solver(self):
@@ -155,28 +166,94 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, "
                              f"was: {self.classes_!r}")
+        X, y, sample_weight = self._from_namespace(X, y, sample_weight, reset=not hasattr(self, "coefs_"))
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predicted labels (an indicator matrix for multilabel problems)."""
         check_is_fitted(self)
-        return self._label_binarizer.inverse_transform(self._probabilities(X))
+        namespace = self._check_namespace(X, "predict")
+        labels = self._label_binarizer.inverse_transform(self._probabilities(X, namespace))
+        return self._to_namespace(labels, namespace)
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of classes_."""
-        p = self._probabilities(X)
-        return np.hstack([1 - p, p]) if p.shape[1] == 1 else p
+        check_is_fitted(self)
+        namespace = self._check_namespace(X, "predict_proba")
+        p = self._probabilities(X, namespace)
+        return self._to_namespace(np.hstack([1 - p, p]) if p.shape[1] == 1 else p, namespace)
 
     def predict_log_proba(self, X):
         """log(predict_proba(X))."""
-        p = self.predict_proba(X)
-        return np.log(p, out=p)
+        check_is_fitted(self)
+        namespace = self._check_namespace(X, "predict_log_proba")
+        p = self._probabilities(X, namespace)
+        p = np.hstack([1 - p, p]) if p.shape[1] == 1 else p
+        return self._to_namespace(np.log(p, out=p), namespace)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy (subset accuracy for multilabel), as a Python float computed
+        on the host in float64, whatever namespace X and y come in."""
+        from sklearn.metrics import accuracy_score
+
+        weights = None if sample_weight is None else _host(sample_weight)
+        return float(accuracy_score(_host(y), _host(self.predict(X)), sample_weight=weights))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = True
+        tags.array_api_support = True
         return tags
+
+    # -- array-API inputs (scikit-learn's array_api_dispatch) ---------------------
+    @staticmethod
+    def _namespace_of(X):
+        """(xp, device) of X when array-API dispatch is on and X is not NumPy, else None."""
+        if not get_config()["array_api_dispatch"] or scipy.sparse.issparse(X) or isinstance(X, np.ndarray):
+            return None
+        try:
+            xp = array_namespace(X)
+        except TypeError:  # lists, DataFrames: scikit-learn's usual path
+            return None
+        return None if is_numpy_namespace(xp) else (xp, device(X))
+
+    def _from_namespace(self, X, y, sample_weight, reset):
+        """Host copies of array-API inputs for validation, remembering X's namespace and
+        device (and, with backend=None, the backend of that library) for fit's outputs."""
+        namespace = self._namespace_of(X)
+        if reset:
+            self._namespace = namespace
+            self._backend_choice = self.backend
+            if namespace is not None and self.backend is None:
+                self._backend_choice = _backend_owning(X)
+        if namespace is None:
+            return X, y, sample_weight
+        return _host(X), _host(y), None if sample_weight is None else _host(sample_weight)
+
+    def _check_namespace(self, X, method):
+        """X's (xp, device) under dispatch; refuses X from another namespace or device than fit's."""
+        namespace = self._namespace_of(X)
+        fitted = self.__dict__.get("_namespace")
+        if not get_config()["array_api_dispatch"] or namespace == fitted:
+            return namespace
+        if fitted is None and namespace is None:
+            return None
+        name = lambda ns: "numpy" if ns is None else ns[0].__name__  # noqa: E731
+        where = lambda ns: "cpu" if ns is None else ns[1]  # noqa: E731
+        detail = (f"Array namespaces used during fit ({name(fitted)}) and {method} ({name(namespace)}) differ."
+                  if name(fitted) != name(namespace) else
+                  f"Devices used during fit ({where(fitted)}) and {method} ({where(namespace)}) differ.")
+        raise ValueError(f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace and "
+                         f"the same device as those passed to fit(). {detail}")
+
+    @staticmethod
+    def _to_namespace(result: np.ndarray, namespace):
+        """A host result in X's namespace, on X's device (as it is when there is none)."""
+        if namespace is None or result.dtype.kind not in "biuf":
+            return result
+        xp, where = namespace
+        return xp.asarray(result, device=where)
 
     # -- validation and initialisation (scikit-learn's rules) ------------------
     def _validate_input(self, X, y, incremental, reset):
@@ -230,17 +307,27 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         mlp = self.__dict__.get("_mlp")
         source = self.__dict__.get("_mlp_source", [])
         if mlp is None or len(source) != len(host) or any(a is not b for a, b in zip(source, host)):
-            sizes = [self.coefs_[0].shape[0], *(c.shape[1] for c in self.coefs_)]
-            dtype = self.dtype or ("float32" if self.coefs_[0].dtype == np.float32 else "float64")
+            params = [_host(a) for pair in zip(self.coefs_, self.intercepts_) for a in pair]
+            sizes = [params[0].shape[0], *(W.shape[1] for W in params[0::2])]
+            dtype = self.dtype or ("float32" if params[0].dtype == np.float32 else "float64")
+            backend = get_backend(self.__dict__.get("_backend_choice", self.backend))
+            if backend.trainer() is not None:
+                raise ValueError(f"backend {backend.spec!r} trains through its own trainer (a cluster); "
+                                 "MLPClassifier trains on array backends: pass backend='numpy', 'torch', ...")
             mlp = MLP(sizes[0], sizes[1:-1], sizes[-1], _ACTIVATION[self.activation],
-                      backend=get_backend(self.backend), dtype=dtype, seed=0)
-            mlp.set_params([a for pair in zip(self.coefs_, self.intercepts_) for a in pair])
+                      backend=backend, dtype=dtype, seed=0)
+            mlp.set_params(params)
             self._mlp, self._mlp_source = mlp, host
         return mlp
 
     def _store(self, mlp: MLP) -> None:
-        """coefs_ and intercepts_ from the backend (host copies)."""
+        """coefs_ and intercepts_ from the backend: host copies, or arrays of the
+        namespace fit was given under array-API dispatch."""
         params = mlp.get_params()
+        if not all(np.isfinite(p).all() for p in params):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain "
+                             "large values and need to be preprocessed.")
+        params = [self._to_namespace(p, self.__dict__.get("_namespace")) for p in params]
         self.coefs_, self.intercepts_ = params[0::2], params[1::2]
         self._mlp, self._mlp_source = mlp, [*self.coefs_, *self.intercepts_]
 
@@ -259,11 +346,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             host = np.hstack([host, np.asarray(sample_weight, np.float64)[:, None]])
         return mlp.backend.asarray(host, mlp.dtype)
 
-    def _probabilities(self, X) -> np.ndarray:
+    def _probabilities(self, X, namespace=None) -> np.ndarray:
         """The output layer's probabilities on the host, (n, n_outputs_)."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         mlp = self._model()
+        if namespace is not None and mlp.backend.owns(X):
+            validate_data(self, X[:1, ...], reset=False)  # the feature count, on one row
+        else:
+            X = validate_data(self, _host(X) if namespace is not None else X,
+                              accept_sparse=["csr", "csc"], reset=False)
         xp = mlp.backend.xp
         logits, _ = nn.forward(xp, mlp.params, self._device_X(mlp, X), mlp.activation)
         host = mlp.backend.to_numpy(nn.probabilities(xp, logits, self.out_activation_))
@@ -291,9 +382,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._fit_stochastic(mlp, X, Y, sample_weight, incremental)
         else:
             self._fit_lbfgs(mlp, X, Y, sample_weight)
-        if not all(np.isfinite(w).all() for w in [*self.coefs_, *self.intercepts_]):
-            raise ValueError("Solver produced non-finite parameter weights. The input data may contain "
-                             "large values and need to be preprocessed.")
         return self
 
     def _fit_lbfgs(self, mlp: MLP, X, Y, sample_weight):
@@ -301,10 +389,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         to the backend and reads the loss and the packed gradient back, once each."""
         backend, xp = mlp.backend, mlp.backend.xp
         Xd, Yd = self._device_X(mlp, X), self._device_targets(mlp, Y, sample_weight)
-        shapes = [p.shape for p in [*self.coefs_, *self.intercepts_]]  # scikit-learn's packing order
+        start = mlp.get_params()
+        start = [*start[0::2], *start[1::2]]  # scikit-learn's packing order: weights, then biases
+        shapes = [p.shape for p in start]
         ends = np.cumsum([int(np.prod(s)) for s in shapes]).tolist()
         starts = [0, *ends[:-1]]
-        n_layers = len(self.coefs_)
+        n_layers = len(start) // 2
         act, output, alpha, weighted = mlp.activation, self._output(), float(self.alpha), sample_weight is not None
 
         def loss_and_packed_grad(flat, Xd, Yd):
@@ -324,7 +414,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             out = backend.to_numpy(evaluate(backend.asarray(x, mlp.dtype), Xd, Yd)).astype(np.float64)
             return out[0], out[1:]
 
-        x0 = np.concatenate([p.ravel() for p in [*self.coefs_, *self.intercepts_]]).astype(np.float64)
+        x0 = np.concatenate([p.ravel() for p in start]).astype(np.float64)
         result = scipy.optimize.minimize(fun, x0, method="L-BFGS-B", jac=True,
                                          options={"maxfun": self.max_fun, "maxiter": self.max_iter,
                                                   "gtol": self.tol})
@@ -443,9 +533,30 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     # -- pickling: host arrays only (no backend arrays, modules or compiled steps) ---------
     def __getstate__(self):
         state = dict(super().__getstate__())  # object.__getstate__ returns the live __dict__
-        for key in ("_mlp", "_mlp_source", "_optimizer", "_best_params"):
+        for key in ("_mlp", "_mlp_source", "_optimizer", "_best_params", "_namespace"):
             state.pop(key, None)
+        if self.__dict__.get("_namespace") is not None:  # weights as host arrays; predictions in NumPy
+            state["coefs_"] = [_host(a) for a in self.coefs_]
+            state["intercepts_"] = [_host(a) for a in self.intercepts_]
         return state
+
+
+def _host(a) -> np.ndarray:
+    """Any array (NumPy, array-API library, on any device) or array-like -> host NumPy."""
+    if isinstance(a, np.ndarray) or scipy.sparse.issparse(a):
+        return a
+    try:
+        return np.asarray(a)
+    except Exception:  # noqa: BLE001 - device arrays refuse: move them to the host first
+        return np.asarray(a.get() if hasattr(a, "get") else to_device(a, "cpu"))
+
+
+def _backend_owning(X) -> str | None:
+    """The name of the usable array backend whose namespace X belongs to (None: the registry's choice)."""
+    for info in list_backends():
+        if info.usable and not info.distributed and get_backend(info.name).owns(X):
+            return info.name
+    return None
 
 
 class _Solver:
