@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from . import nn
 from .errors import DeviceMemoryError, InputError, InputTypeError, one_line
 
 DTYPES = ("float32", "float64")
@@ -126,7 +127,7 @@ PARAMETERS: dict[str, Any] = {
     "input_size": Whole(1),
     "hidden_size": Whole(1),
     "output_size": Whole(1),
-    "activation": OneOf(("sigmoid", "relu", "tanh")),
+    "activation": OneOf(nn.ACTIVATIONS),
     "dtype": OneOf(DTYPES),
     "seed": Whole(0, none=True),
     "init": OneOf(("auto", "glorot", "he", "standard_normal")),
