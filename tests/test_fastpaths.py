@@ -33,7 +33,7 @@ def _train(step, backend, params, opt, X, Y, batch=16, epochs=2):
 
 
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))
-@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+@pytest.mark.parametrize("activation", nn.ACTIVATIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_numpy_compiled_step_is_bit_identical_to_the_plain_step(opt, activation, dtype):
     be = get_backend("numpy")
@@ -43,6 +43,32 @@ def test_numpy_compiled_step_is_bit_identical_to_the_plain_step(opt, activation,
     assert fast is not plain and fast.config["xp"] is not be.xp, "compile must build the lean step"
     got = _train(fast, be, params, OPTIMIZERS[opt], X, Y)
     want = _train(plain, be, params, OPTIMIZERS[opt], X, Y)
+    for g, w in zip(got[0], want[0]):
+        np.testing.assert_array_equal(g, w)
+    assert got[1] == want[1]
+
+
+# scikit-learn's model (mlp_backends.sklearn): its SGD with the rate in the state, its Adam.
+SKLEARN_OPTIMIZERS = {"scheduled_sgd": optim.ScheduledSGD(0.1, 0.9, nesterov=True),
+                      "adam_raw_eps": optim.Adam(0.01, raw_eps=True)}
+
+
+@pytest.mark.parametrize("opt", list(SKLEARN_OPTIMIZERS))
+@pytest.mark.parametrize("output", nn.OUTPUTS)
+@pytest.mark.parametrize("activation", ["identity", "sigmoid"])
+def test_numpy_compiled_scikit_learn_step_is_bit_identical_to_the_plain_step(opt, output, activation):
+    """Weighted rows, L2 per sample, logistic or softmax outputs: the compiled step (lean
+    namespace, in-place kernels, in-place Adam) gives the plain step's numbers."""
+    be = get_backend("numpy")
+    params, X, Y = step_problem(be, "float64")
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, (X.shape[0], 1))
+    Yw = be.xp.concat([Y, be.asarray(weights, "float64")], axis=1)
+    optimizer = SKLEARN_OPTIMIZERS[opt]
+    plain = train.make_step(be.xp, optimizer, activation, 0.1, output=output, l2_per_sample=True, weighted=True)
+    fast = be.compile(plain)
+    assert fast.config["output"] == output and fast.config["weighted"]
+    got = _train(fast, be, params, optimizer, X, Yw)
+    want = _train(plain, be, params, optimizer, X, Yw)
     for g, w in zip(got[0], want[0]):
         np.testing.assert_array_equal(g, w)
     assert got[1] == want[1]

@@ -270,7 +270,7 @@ def test_the_step_holds_about_one_batch_of_activations_beyond_the_gradients():
     assert extra["plain"] > extra["in place"] + 0.3, extra
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+@pytest.mark.parametrize("activation", nn.ACTIVATIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_numpy_kernels_equal_nn_bit_for_bit_and_write_into_their_argument(activation, dtype):
     xp = get_backend("numpy").xp
