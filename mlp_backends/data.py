@@ -22,6 +22,7 @@ import numpy as np
 
 from . import datafiles, validation
 from .errors import InputError
+from .stratify import stratified_indices
 
 BUILTIN = ("digits", "iris", "wine", "breast-cancer")
 SYNTHETIC_DEFAULTS = {"n": 1000, "d": 20, "classes": 3, "seed": 0, "sep": 3.0}
@@ -98,13 +99,14 @@ class Split:
 
 
 def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """One of scikit-learn's bundled data sets (no download)."""
+    """One of scikit-learn's bundled data sets (no download): the one part of
+    data loading that needs the `[sklearn]` extra."""
     try:
         from sklearn import datasets
     except ImportError as exc:
         raise InputError(
-            "the built-in data sets come from scikit-learn, which is not installed; "
-            "pip install 'mlp-backends[sklearn]'"
+            f"the built-in data set {name!r} comes from scikit-learn, which is not installed; "
+            'pip install "mlp-backends[sklearn]", or use your own .csv/.npz/IDX file or synthetic:...'
         ) from exc
     loaders = {"digits": datasets.load_digits, "iris": datasets.load_iris,
                "wine": datasets.load_wine, "breast-cancer": datasets.load_breast_cancer}
@@ -115,13 +117,8 @@ def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stratified(X, y, size: float, seed: int, what: str):
-    from sklearn.model_selection import train_test_split
-
-    try:
-        return train_test_split(X, y, test_size=size, stratify=y, random_state=seed)
-    except ValueError as exc:  # e.g. a class with one sample, or a part smaller than the class count
-        raise InputError(f"cannot take a stratified {what} of {size:g} from {len(y)} samples "
-                         f"({exc}); use more data or a different {what} size") from exc
+    train, test = stratified_indices(y, size, seed, what)
+    return X[train], X[test], y[train], y[test]
 
 
 def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 0,

@@ -24,7 +24,7 @@ def test_default_train_run_reports_backend_loss_and_accuracy():
     losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", out.stdout)]
     assert len(losses) == 30 and losses[-1] < losses[0]
     accuracy = float(re.search(r"test accuracy: (\d\.\d+)", out.stdout).group(1))
-    assert accuracy >= 0.97
+    assert accuracy >= 0.95  # chance: 0.1; 0.96 to 0.98 over split seeds 0-3
 
 
 def test_backends_table_lists_every_backend():
