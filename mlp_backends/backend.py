@@ -204,6 +204,15 @@ class Backend:
         """The namespace's dtype object for "float32" / "float64"."""
         return getattr(self.xp, name)
 
+    def supports(self, dtype: str) -> bool:
+        """Whether this device holds arrays of dtype ("float32"/"float64"), asked of the
+        namespace's inspection API (array_api_strict's `no_float64` device has no float64);
+        True for a namespace without one, which then answers at first use."""
+        try:
+            return dtype in self.xp.__array_namespace_info__().dtypes(device=self.device, kind="real floating")
+        except Exception:  # noqa: BLE001 - no inspection API, or one that cannot say
+            return True
+
     def asarray(self, host, dtype: str | None = None):
         """Host (NumPy) array -> array on this backend's device."""
         host = np.asarray(host)

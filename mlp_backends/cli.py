@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, defaults
 from .errors import InputError, UsageError, one_line
 from .train import TrainingInterrupted
 
@@ -172,12 +172,41 @@ def _cmd_backends(args) -> int:
     return 0
 
 
+def _train_settings(args) -> dict:
+    """The run's settings: the defaults table, then --recipe, then the options given; each checked."""
+    s = defaults.settings(
+        args.recipe, hidden_size=args.hidden, activation=args.activation, init=args.init, dtype=args.dtype,
+        seed=args.seed, l2=args.l2, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, epochs=args.epochs)
+    s["batch_size"] = defaults.batch_rows(s["batch_size"])
+    hidden = s["hidden_size"]
+    s["hidden_size"] = [hidden] if isinstance(hidden, int) else list(hidden)
+    for option, value, ok, rule in (
+        ("--hidden", min(s["hidden_size"]), min(s["hidden_size"]) >= 1, "sizes of at least 1"),
+        ("--epochs", s["epochs"], s["epochs"] >= 1, "at least 1"),
+        ("--batch-size", s["batch_size"], s["batch_size"] is None or s["batch_size"] >= 1, "at least 1, or full"),
+        ("--learning-rate", s["learning_rate"],
+         s["learning_rate"] is None or 0 < s["learning_rate"] < float("inf"), "a number above 0"),
+        ("--l2", s["l2"], 0 <= s["l2"] < float("inf"), "0 or more"),
+        ("--seed", s["seed"], s["seed"] >= 0, "0 or more"),
+        ("--test-size", args.test_size, 0 < args.test_size < 1, "a fraction in (0, 1)"),
+        ("--validation-split", args.validation_split, 0 <= args.validation_split < 1, "a fraction in [0, 1)"),
+        ("--checkpoint-every", args.checkpoint_every, args.checkpoint_every >= 1, "at least 1"),
+        ("--early-stopping", args.early_stopping, args.early_stopping >= 0, "a patience of 1 or more epochs"),
+    ):
+        if not ok:
+            raise InputError(f"{option} must be {rule}, got {value}")
+    return s
+
+
 def _cmd_train(args) -> int:
     from . import data
     from .model import MLP
     from .checkpoint import Checkpoint
     from .train import EarlyStopping
 
+    # Everything the options alone can tell is checked before the backend starts or data load.
+    s = _train_settings(args)
     from .checkpoint import FILE
     from .io import check_outputs
 
@@ -189,10 +218,6 @@ def _cmd_train(args) -> int:
         from .plot import require_matplotlib
 
         require_matplotlib()  # before training, so a missing extra costs nothing
-    if args.epochs < 1:
-        raise InputError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.early_stopping < 0:
-        raise InputError(f"--early-stopping takes a patience of 1 or more epochs, got {args.early_stopping}")
     if args.resume and args.checkpoint and Path(args.resume) != Path(args.checkpoint):
         raise InputError("--resume DIR already saves its checkpoints in DIR; drop --checkpoint or name the same folder")
     checkpoint = args.resume or args.checkpoint
@@ -207,20 +232,27 @@ def _cmd_train(args) -> int:
             raise InputError(f"--scheduler trains on a Dask cluster; use it with --backend dask, not {spec!r}")
         spec = f"dask:{args.scheduler}"
     backend, why = _choose_backend(spec)
+    if not backend.supports(s["dtype"]):
+        raise InputError(f"backend {backend.spec} has no {s['dtype']} on its device; "
+                         "use --dtype float32 or another backend or device")
     print(f"backend: {backend.spec} ({why})")
-    ds = data.load(args.data, seed=args.seed, target=args.target, test_size=args.test_size,
+    ds = data.load(args.data, seed=s["seed"], target=args.target, test_size=args.test_size,
                    validation_size=args.validation_split)
-    model = MLP(ds.n_features, args.hidden, ds.n_classes, args.activation,
-                backend=backend, dtype=args.dtype, seed=args.seed, l2=args.l2)
+    model = MLP(ds.n_features, s["hidden_size"], ds.n_classes, s["activation"],
+                backend=backend, dtype=s["dtype"], seed=s["seed"], init=s["init"], l2=s["l2"])
     val = "" if ds.X_val is None else f" / {len(ds.y_val)} validation"
     print(f"data: {ds.name}, {len(ds.y_train)} train{val} / {len(ds.y_test)} test samples, "
           f"{ds.n_features} features, {ds.n_classes} classes; model: {model}")
     if ds.standardizer is not None and ds.standardizer.note():
         print(ds.standardizer.note())
+    if s["learning_rate"] is None:  # the article's eta, per sample on a summed loss, on our mean loss
+        s["learning_rate"] = defaults.article_learning_rate(len(ds.y_train))
+        print(f"recipe {args.recipe}: full-batch gradient descent, learning rate {defaults.ARTICLE_ETA:g} per "
+              f"sample x {len(ds.y_train)} samples = {s['learning_rate']:g} on the mean loss")
 
     callbacks = []
     if not args.quiet:
-        callbacks.append(Progress(args.epochs))
+        callbacks.append(Progress(s["epochs"]))
     if args.log_json:
         callbacks.append(JsonLines(args.log_json, append=bool(args.resume)))
     stopper = EarlyStopping(patience=args.early_stopping) if args.early_stopping else None
@@ -230,8 +262,8 @@ def _cmd_train(args) -> int:
 
     started = time.perf_counter()
     try:
-        history = model.fit(ds.X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
-                            learning_rate=args.learning_rate, optimizer=args.optimizer,
+        history = model.fit(ds.X_train, ds.y_train, epochs=s["epochs"], batch_size=s["batch_size"],
+                            learning_rate=s["learning_rate"], optimizer=s["optimizer"],
                             callbacks=callbacks, validation_data=validation,
                             checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
                             resume=bool(args.resume), threads=args.threads)
@@ -265,9 +297,9 @@ def _cmd_train(args) -> int:
             "standardization": ds.standardizer.as_dict() if ds.standardizer else None,
             "training": {
                 "data": args.data, "target": args.target, "test_size": args.test_size,
-                "validation_split": args.validation_split, "epochs": args.epochs, "epochs_run": len(history),
-                "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                "optimizer": args.optimizer, "l2": args.l2, "seed": args.seed,
+                "validation_split": args.validation_split, "epochs": s["epochs"], "epochs_run": len(history),
+                "batch_size": s["batch_size"], "learning_rate": s["learning_rate"],
+                "optimizer": s["optimizer"], "l2": s["l2"], "seed": s["seed"], "recipe": args.recipe,
                 "early_stopping": args.early_stopping, "backend": backend.spec,
             },
         }
@@ -390,7 +422,18 @@ def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+def _batch_size(text: str) -> int | str:
+    """--batch-size: a whole number, or `full`."""
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number nor full") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    D = defaults.DEFAULTS
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks and debug logs")
@@ -427,16 +470,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="digits (default), iris, wine, breast-cancer, synthetic:n=N,d=D,classes=K,seed=S, "
                         "or a .npz (X, y), .csv (with a header) or *-idx3-ubyte[.gz] file")
     g.add_argument("--target", metavar="COLUMN", help="a CSV's label column (default: the last)")
-    g.add_argument("--test-size", type=float, default=0.25, metavar="F",
-                   help="fraction held out for the test (default: 0.25; stratified)")
-    g.add_argument("--validation-split", type=float, default=0.0, metavar="F",
+    g.add_argument("--test-size", type=float, default=D["test_size"], metavar="F",
+                   help=f"fraction held out for the test (default: {D['test_size']}; stratified)")
+    g.add_argument("--validation-split", type=float, default=D["validation_split"], metavar="F",
                    help="fraction of the training part held out for validation (default: none)")
     g = p.add_argument_group("model")
-    g.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N",
-                   help="hidden layer sizes (default: 64)")
-    g.add_argument("--activation", default="relu", choices=["sigmoid", "relu", "tanh"],
-                   help="hidden activation (default: relu)")
-    g.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="(default: float32)")
+    g.add_argument("--recipe", choices=sorted(defaults.RECIPES), default=None,
+                   help="article: the article's setup: one sigmoid hidden layer of 32, randn weights, "
+                        "full-batch gradient descent with its learning rate (per sample, on a summed loss) "
+                        "scaled to the data, 500 epochs; options given explicitly still win")
+    g.add_argument("--hidden", type=int, nargs="+", default=None, metavar="N",
+                   help=f"hidden layer sizes (default: {D['hidden_size']})")
+    g.add_argument("--activation", default=None, choices=["sigmoid", "relu", "tanh"],
+                   help=f"hidden activation (default: {D['activation']})")
+    g.add_argument("--init", default=None, choices=["auto", "glorot", "he", "standard_normal"],
+                   help=f"initial weights (default: {D['init']}: He for relu, Glorot otherwise)")
+    g.add_argument("--dtype", default=None, choices=["float32", "float64"], help=f"(default: {D['dtype']})")
     g.add_argument("--backend", default=None, metavar="SPEC",
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -444,15 +493,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "'processes' for a local cluster of worker processes (default: a threads-only "
                         "local cluster in this process, started and closed)")
     g = p.add_argument_group("training")
-    g.add_argument("--optimizer", default="adam", choices=["sgd", "momentum", "adam"], help="(default: adam)")
-    g.add_argument("--learning-rate", "--lr", type=float, default=0.003, metavar="LR", help="(default: 0.003)")
-    g.add_argument("--batch-size", type=int, default=32, metavar="N", help="(default: 32)")
-    g.add_argument("--epochs", type=int, default=30, metavar="N", help="(default: 30)")
-    g.add_argument("--l2", type=float, default=0.0, metavar="L", help="weight penalty (default: 0)")
+    g.add_argument("--optimizer", default=None, choices=["sgd", "momentum", "adam"],
+                   help=f"(default: {D['optimizer']})")
+    g.add_argument("--learning-rate", "--lr", type=float, default=None, metavar="LR",
+                   help=f"on the mean loss of a batch (default: {D['learning_rate']})")
+    g.add_argument("--batch-size", type=_batch_size, default=None, metavar="N|full",
+                   help=f"rows per step, or full for full-batch gradient descent (default: {D['batch_size']})")
+    g.add_argument("--epochs", type=int, default=None, metavar="N", help=f"(default: {D['epochs']})")
+    g.add_argument("--l2", type=float, default=None, metavar="L", help=f"weight penalty (default: {D['l2']:g})")
     g.add_argument("--threads", type=_threads_arg, default=None, metavar="N",
                    help="CPU threads for training: a count, or auto (default: auto, or $MLP_BACKENDS_THREADS): "
                         "one thread for small networks, else the faster of one and all, measured while training")
-    g.add_argument("--seed", type=int, default=0, help="for the split, the weights and the shuffles (default: 0)")
+    g.add_argument("--seed", type=int, default=None,
+                   help=f"for the split, the weights and the shuffles (default: {D['seed']})")
     g.add_argument("--checkpoint", metavar="DIR",
                    help="save a checkpoint in DIR every --checkpoint-every epochs and on Ctrl-C")
     g.add_argument("--checkpoint-every", type=int, default=1, metavar="K", help="(default: 1)")

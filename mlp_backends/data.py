@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import datafiles, validation
+from .defaults import DEFAULTS
 from .errors import InputError
 from .stratify import stratified_indices
 
@@ -121,8 +122,9 @@ def _stratified(X, y, size: float, seed: int, what: str):
     return X[train], X[test], y[train], y[test]
 
 
-def split(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, seed: int = 0,
-          standardize: bool = True, name: str = "data", validation_size: float = 0.0) -> Split:
+def split(X: np.ndarray, y: np.ndarray, *, test_size: float = DEFAULTS["test_size"], seed: int = DEFAULTS["seed"],
+          standardize: bool = True, name: str = "data",
+          validation_size: float = DEFAULTS["validation_split"]) -> Split:
     """Stratified train/test split with a seed, then standardization fitted on train.
 
     y holds any labels (ints, strings); the split's y are indices into
@@ -230,8 +232,8 @@ def read(source: str, *, target: str | None = None, n_features: int | None = Non
     return Dataset(source, *reader())
 
 
-def load(name: str = "digits", *, test_size: float = 0.25, seed: int = 0, target: str | None = None,
-         validation_size: float = 0.0) -> Split:
+def load(name: str = "digits", *, test_size: float = DEFAULTS["test_size"], seed: int = DEFAULTS["seed"],
+         target: str | None = None, validation_size: float = DEFAULTS["validation_split"]) -> Split:
     """A data source (built-in, synthetic or file), split and standardized."""
     ds = read(name, target=target)
     if ds.y is None:

@@ -18,6 +18,7 @@ from . import nn, optim, train, validation
 from . import threads as cpu_threads
 from .backend import Backend
 from .checkpoint import Checkpoint
+from .defaults import DEFAULTS, batch_rows
 from .errors import DeviceMemoryError, InputError, InputTypeError
 from .registry import get_backend
 from .validation import check_param, check_params
@@ -59,8 +60,9 @@ def _hidden_sizes(hidden_size) -> tuple[int, ...]:
 class MLP:
     """A multi-layer perceptron with softmax output and cross-entropy loss.
 
-    MLP(64, 32, 10) is the article's network: one sigmoid hidden layer of 32.
-    hidden_size may be a sequence for deeper nets, e.g. (128, 64).
+    MLP(64, 32, 10) is the article's network shape: one hidden layer of 32
+    (ReLU by default; `activation="sigmoid"` is the article's). hidden_size may
+    be a sequence for deeper nets, e.g. (128, 64). Defaults: mlp_backends.defaults.
     """
 
     def __init__(
@@ -68,13 +70,13 @@ class MLP:
         input_size: int,
         hidden_size: int | Sequence[int],
         output_size: int,
-        activation: str = "sigmoid",
+        activation: str = DEFAULTS["activation"],
         *,
         backend: str | Backend | None = None,
-        dtype: str = "float32",
-        seed: int | None = 0,
-        init: str = "auto",
-        l2: float = 0.0,
+        dtype: str = DEFAULTS["dtype"],
+        seed: int | None = DEFAULTS["seed"],
+        init: str = DEFAULTS["init"],
+        l2: float = DEFAULTS["l2"],
     ):
         self.sizes = (check_param("input_size", input_size), *_hidden_sizes(hidden_size),
                       check_param("output_size", output_size))
@@ -82,6 +84,9 @@ class MLP:
         self.activation, self.dtype, self.seed, self.init, self.l2 = (
             p["activation"], p["dtype"], p["seed"], p["init"], p["l2"])
         self.backend = get_backend(backend)
+        if not self.backend.supports(self.dtype):
+            raise InputError(f"backend {self.backend.spec} has no {self.dtype} on its device; "
+                             "use dtype float32 or another backend or device")
         self._check_fits()
         host = init_params(self.sizes, self.init, self.activation, self.seed)
         try:
@@ -200,12 +205,12 @@ class MLP:
         self,
         X,
         y,
-        epochs: int = 100,
-        batch_size: int | None = 64,
-        learning_rate: float = 0.001,
-        optimizer: str = "adam",
+        epochs: int = DEFAULTS["epochs"],
+        batch_size: int | str | None = DEFAULTS["batch_size"],
+        learning_rate: float = DEFAULTS["learning_rate"],
+        optimizer: str = DEFAULTS["optimizer"],
         *,
-        momentum: float = 0.9,
+        momentum: float = DEFAULTS["momentum"],
         nesterov: bool = False,
         shuffle: bool = True,
         seed: int | None = None,
@@ -217,7 +222,7 @@ class MLP:
         validation_data=None,
         threads: int | str | None = None,
     ) -> train.History:
-        """Train; y is integer labels or one-hot. batch_size=None is full-batch.
+        """Train; y is integer labels or one-hot. batch_size=None (or "full") is full-batch.
 
         seed fixes the shuffle order (default: the model's seed).
         validation_data=(X_val, y_val) adds val_loss and val_accuracy to
@@ -232,7 +237,7 @@ class MLP:
         $MLP_BACKENDS_THREADS): one thread for small products, else the faster
         of one and all, measured as training runs; `history.threads` says which.
         """
-        p = check_params(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        p = check_params(epochs=epochs, batch_size=batch_rows(batch_size), learning_rate=learning_rate,
                          optimizer=optimizer, momentum=momentum, nesterov=nesterov, shuffle=shuffle,
                          seed=seed, on_divergence=on_divergence, checkpoint_every=checkpoint_every,
                          resume=resume)

@@ -73,7 +73,7 @@ def test_digits_accuracy_at_least_95_percent(backend32, digits):
 def test_article_signature_and_train_call(blobs):
     X, y = blobs
     model = MLP(5, 16, 3, backend="numpy")
-    assert model.activation == "sigmoid" and model.sizes == (5, 16, 3)
+    assert model.activation == "relu" and model.sizes == (5, 16, 3)  # the defaults table's activation
     history = model.train(X, np.eye(3)[y], epochs=200, learning_rate=1.0)
     assert history.loss[-1] < history.loss[0]
     assert model.score(X, y) > 0.9
@@ -89,7 +89,7 @@ def test_standard_normal_init_is_the_articles_randn():
 
 
 def test_default_init_is_scaled_by_fan_in_and_out():
-    W = MLP(400, 300, 10, backend="numpy", dtype="float64").get_params()[0]
+    W = MLP(400, 300, 10, "sigmoid", backend="numpy", dtype="float64").get_params()[0]  # Glorot
     assert np.abs(W).max() <= np.sqrt(6 / 700)
     assert W.std() == pytest.approx(np.sqrt(2 / 700), rel=0.05)
 
