@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -218,6 +219,7 @@ def _cmd_train(args) -> int:
         from .plot import require_matplotlib
 
         require_matplotlib()  # before training, so a missing extra costs nothing
+    data.check_source(args.data, args.target)
     if args.resume and args.checkpoint and Path(args.resume) != Path(args.checkpoint):
         raise InputError("--resume DIR already saves its checkpoints in DIR; drop --checkpoint or name the same folder")
     checkpoint = args.resume or args.checkpoint
@@ -321,6 +323,7 @@ def _load_for_inference(args):
     from . import data
     from .model import MLP
 
+    data.check_source(args.data, args.target)  # before the model file and the backend
     model = MLP.load(args.model, backend=args.backend)
     ds = data.read(args.data, target=args.target, n_features=model.sizes[0])
     scaling = model.extra.get("standardization")
@@ -436,7 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     D = defaults.DEFAULTS
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show tracebacks and debug logs")
+                       help="add the traceback to an error (the exit code stays) and show this library's "
+                            "debug logs")
+    debug.add_argument("--debug-loggers", metavar="NAMES", default=argparse.SUPPRESS,
+                       help="other libraries' loggers to show at debug level too, comma-separated "
+                            "(e.g. jax,distributed), or all")
     parser = _Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[debug],
         description="Train a multi-layer perceptron on NumPy, CuPy, PyTorch, JAX or any backend plugin.",
@@ -567,12 +574,34 @@ def _dask_logs(debug: bool) -> None:
         logging.getLogger("distributed").setLevel(level.upper())
 
 
+def _setup_logging(debug: bool, others: str) -> None:
+    """Warnings from everyone; debug logs from this library with --debug, and from other
+    libraries only when named (JAX alone writes about a hundred lines at debug level)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    names = [n.strip() for n in others.split(",") if n.strip()]
+    if debug:
+        names += ["mlp_backends", "backends"]
+    for name in names:
+        logging.getLogger(None if name == "all" else name).setLevel(logging.DEBUG)
+
+
+def _failed(code: int, message: str, exc: BaseException, debug: bool) -> int:
+    """One line on stderr, after the traceback with --debug; the same exit code either way."""
+    if debug:
+        traceback.print_exception(exc)
+    print(message, file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = getattr(args, "debug", False)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed: its code, returned
+        return exc.code if isinstance(exc.code, int) else 0
+    others = getattr(args, "debug_loggers", "")
+    debug = getattr(args, "debug", False) or bool(others)
+    _setup_logging(debug, others)
     _dask_logs(debug)
     if args.command is None:
         parser.print_help()
@@ -586,10 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        if debug:
-            raise
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return _failed(2, f"{PROG}: error: {exc}", exc, debug)
     except TrainingInterrupted as exc:  # Ctrl-C, handled after a step: says where and how to resume
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 130
@@ -606,16 +632,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as exc:  # the disk, not the input: full, read-only, permissions
-        if debug:
-            raise
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return _failed(1, f"{PROG}: error: {exc}", exc, debug)
     except Exception as exc:  # noqa: BLE001 - exit 1 with one line; --debug shows the traceback
-        if debug:
-            raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
+        hint = "" if debug else " (run again with --debug for the traceback)"
+        return _failed(1, f"{PROG}: internal error: {type(exc).__name__}: {exc}{hint}", exc, debug)
     finally:
         sys.stdout = stdout
 

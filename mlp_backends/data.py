@@ -15,6 +15,7 @@ A data source is a string (what `--data` takes):
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,16 +100,18 @@ class Split:
         return len(self.classes)
 
 
+def _no_sklearn(name: str) -> InputError:
+    return InputError(f"the built-in data set {name!r} comes from scikit-learn, which is not installed; "
+                      'pip install "mlp-backends[sklearn]", or use your own .csv/.npz/IDX file or synthetic:...')
+
+
 def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
     """One of scikit-learn's bundled data sets (no download): the one part of
     data loading that needs the `[sklearn]` extra."""
     try:
         from sklearn import datasets
     except ImportError as exc:
-        raise InputError(
-            f"the built-in data set {name!r} comes from scikit-learn, which is not installed; "
-            'pip install "mlp-backends[sklearn]", or use your own .csv/.npz/IDX file or synthetic:...'
-        ) from exc
+        raise _no_sklearn(name) from exc
     loaders = {"digits": datasets.load_digits, "iris": datasets.load_iris,
                "wine": datasets.load_wine, "breast-cancer": datasets.load_breast_cancer}
     if name not in loaders:
@@ -206,30 +209,45 @@ def read(source: str, *, target: str | None = None, n_features: int | None = Non
     features-only file with that many columns (no labels: y is None), which is
     how `predict` reads new data.
     """
+    kind = check_source(source, target)
+    source = source.strip()
+    if kind == "builtin":
+        return Dataset(source, *load_builtin(source))
+    if kind == "synthetic":
+        return Dataset(source, *synthetic(**_parse_synthetic(source)))
+    path = Path(source).expanduser()
+    readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=n_features is not None),
+               ".csv": lambda: datafiles.read_csv(path, target, n_features),
+               "idx": lambda: datafiles.read_idx(path, labels_optional=n_features is not None)}
+    return Dataset(source, *readers[kind]())
+
+
+def check_source(source: str, target: str | None = None) -> str:
+    """The kind of a data source ("builtin", "synthetic", ".npz", ".csv" or "idx"), or an
+    InputError saying why it cannot be read; nothing is read, so the CLI asks this first."""
     if not isinstance(source, str) or not source.strip():
         raise InputError("no data given; name a built-in set (digits, ...), synthetic:..., or a file")
     source = source.strip()
     if target is not None and not source.lower().endswith(".csv"):
         raise InputError(f"--target names a CSV column, but {source!r} is not a .csv file")
     if source in BUILTIN:
-        return Dataset(source, *load_builtin(source))
+        if importlib.util.find_spec("sklearn") is None:
+            raise _no_sklearn(source)
+        return "builtin"
     if source == "synthetic" or source.startswith("synthetic:"):
-        return Dataset(source, *synthetic(**_parse_synthetic(source)))
+        _parse_synthetic(source)
+        return "synthetic"
     path = Path(source).expanduser()
     lower = path.name.lower()
-    readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=n_features is not None),
-               ".csv": lambda: datafiles.read_csv(path, target, n_features)}
-    reader = readers.get(path.suffix.lower())
-    if reader is None and "idx3-ubyte" in lower:
-        reader = lambda: datafiles.read_idx(path, labels_optional=n_features is not None)  # noqa: E731
-    if reader is None:
+    kind = path.suffix.lower() if path.suffix.lower() in (".npz", ".csv") else "idx" if "idx3-ubyte" in lower else None
+    if kind is None:
         if "idx1-ubyte" in lower:
             raise InputError(f"{source} is an IDX labels file; pass the images file (*-idx3-ubyte) instead")
         raise InputError(f"unknown data set {source!r}; use one of {', '.join(BUILTIN)}, "
                          "synthetic:n=...,d=...,classes=..., or a .npz, .csv or *-idx3-ubyte[.gz] file")
     if not path.is_file():
         raise InputError(f"no file at {source}; check the path")
-    return Dataset(source, *reader())
+    return kind
 
 
 def load(name: str = "digits", *, test_size: float = DEFAULTS["test_size"], seed: int = DEFAULTS["seed"],
