@@ -28,7 +28,7 @@ class StrictBackend(Backend):
         try:
             import array_api_strict as xp
         except ImportError as exc:
-            return Probe(False, f"not installed ({exc}); pip install array-api-strict")
+            return Probe(False, f'not installed ({exc}); pip install "mlp-backends[strict]"')
         x = xp.arange(4.0)
         if float(xp.sum(x * x)) != 14.0:
             return Probe(False, "array_api_strict computed 0+1+4+9 wrongly")

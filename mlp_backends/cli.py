@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -284,11 +285,15 @@ def _cmd_train(args) -> int:
         parts.append(("validation", *validation))
     parts.append(("test", ds.X_test, ds.y_test))
     for name, X, y in parts:
+        loss = model.loss(X, y)
+        # After a divergence the kept parameters are finite but may be too large for a finite loss.
+        why = "" if math.isfinite(loss) else " (the kept parameters are finite, but too large for a finite loss)"
         print(f"{name} accuracy: {model.score(X, y):.4f}")
-        print(f"{name} loss: {model.loss(X, y):.4f}")
+        print(f"{name} loss: {loss:.4f}{why}")
     if history.threads.get("threads"):
         print(f"threads: {history.threads['threads']} ({history.threads['mode']}: {history.threads['why']})")
-    print(f"wall time: {wall:.2f} s ({len(history)} epochs)")
+    done = f"{len(history)} epochs" + (f" finished, diverged in epoch {len(history) + 1}" if history.diverged else "")
+    print(f"wall time: {wall:.2f} s ({done})")
 
     if args.save and history.diverged and Path(args.save).exists():
         print(f"{PROG}: kept {args.save} as it was: this run diverged, so its model was not saved over it",
@@ -557,7 +562,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import bench  # light: NumPy and the standard library at import
 
-    p = sub.add_parser("bench", help="benchmark the backends side by side (epoch time, GEMM floor, memory)")
+    p = command("bench", "benchmark the backends side by side (epoch time, GEMM floor, memory)", [
+        f"{PROG} bench",
+        f"{PROG} bench --workload tiny --backends numpy --references none --repeats 1",
+        f"{PROG} bench --workload mnist --backends numpy,torch --plain --threads 1 --plot mnist.png",
+        f"{PROG} bench --workload small --references numpy-handwritten --repeats 5 --json small.json",
+        f"{PROG} bench --workload wide --backends cupy,torch --tf32   # on a GPU",
+    ])
     bench.add_arguments(p)
     p.set_defaults(func=bench.run)
     return parser

@@ -181,8 +181,8 @@ class MLP:
         Y = self._targets(y, Xd.shape[0])
         xp = self.backend.xp
         logits, _ = nn.forward(xp, self.params, Xd, self.activation)
-        hits = xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1)
-        return float(xp.mean(xp.astype(hits, Xd.dtype)))
+        hits = xp.count_nonzero(xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1))
+        return int(hits) / Xd.shape[0]  # exact: a mean in float32 would give 0.5950000286102295 for 0.595
 
     @train.on_device
     def loss(self, X, y) -> float:

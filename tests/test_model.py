@@ -166,3 +166,13 @@ def test_bad_data_is_refused(blobs):
         model.predict(np.array([["a"] * 5]))
     with pytest.raises(InputError, match="hidden_size"):
         MLP(5, 0, 3)
+
+
+def test_score_is_the_exact_fraction_as_a_python_float(backend32):
+    X = np.random.default_rng(4).normal(size=(200, 5))
+    model = MLP(5, 8, 3, backend=backend32, seed=1)
+    predicted = np.asarray(backend32.to_numpy(model.predict(backend32.asarray(X, "float32"))))
+    y = predicted.copy()
+    y[:81] = (y[:81] + 1) % 3  # 119 of 200 right: 0.595, which float32 cannot hold
+    score = model.score(X, y)
+    assert type(score) is float and score == 119 / 200

@@ -35,27 +35,38 @@ from .workloads import WORKLOADS, Workload, make_data  # noqa: F401
 REFERENCES = ("sklearn", "torch-eager", "numpy-handwritten")
 
 
-def _progress(total: int):
-    """A progress line on stderr: tqdm's, or a plain one without it."""
-    try:
-        from tqdm import tqdm
+def _progress(total: int, stream=None):
+    """Progress on stderr. On a terminal: tqdm's bar (or a plain line redrawn in place
+    without it). Otherwise (a log file, CI): one line per entry and round, and no
+    carriage returns, which would pile every redraw into the log."""
+    stream = stream or sys.stderr
+    tty = stream.isatty()
+    if tty:
+        try:
+            from tqdm import tqdm
 
-        return tqdm(total=total, unit="epoch", file=sys.stderr, dynamic_ncols=True, leave=False)
-    except ImportError:  # a line per update, without the nicety
-        class Plain:
-            n = 0
+            return tqdm(total=total, unit="epoch", file=stream, dynamic_ncols=True, leave=False)
+        except ImportError:
+            pass
 
-            def set_description_str(self, text):
-                self.text = text
+    class Lines:
+        n, text = 0, ""
 
-            def update(self, k=1):
-                self.n += k
-                print(f"\r[{self.n}/{total}] {self.text}", end="", file=sys.stderr, flush=True)
+        def set_description_str(self, text):
+            self.text = text
+            if not tty:
+                print(f"bench: [{self.n}/{total} epochs] {text}", file=stream, flush=True)
 
-            def close(self):
-                print(file=sys.stderr)
+        def update(self, k=1):
+            self.n += k
+            if tty:
+                print(f"\r[{self.n}/{total}] {self.text}", end="", file=stream, flush=True)
 
-        return Plain()
+        def close(self):
+            if tty:
+                print(file=stream)
+
+    return Lines()
 
 
 def build_entries(args, w: Workload, X, y) -> list[Entry]:
