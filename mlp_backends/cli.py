@@ -183,21 +183,28 @@ def _train_settings(args) -> dict:
     s["batch_size"] = defaults.batch_rows(s["batch_size"])
     hidden = s["hidden_size"]
     s["hidden_size"] = [hidden] if isinstance(hidden, int) else list(hidden)
-    for option, value, ok, rule in (
-        ("--hidden", min(s["hidden_size"]), min(s["hidden_size"]) >= 1, "sizes of at least 1"),
-        ("--epochs", s["epochs"], s["epochs"] >= 1, "at least 1"),
-        ("--batch-size", s["batch_size"], s["batch_size"] is None or s["batch_size"] >= 1, "at least 1, or full"),
-        ("--learning-rate", s["learning_rate"],
+    # (option, its name in Python (None: a rule of the CLI's own), value, allowed, rule in words)
+    for option, name, value, ok, rule in (
+        ("--hidden", "hidden_size", min(s["hidden_size"]), min(s["hidden_size"]) >= 1,
+         "a whole number of at least 1"),
+        ("--epochs", None, s["epochs"], s["epochs"] >= 1, "at least 1"),
+        ("--batch-size", "batch_size", s["batch_size"], s["batch_size"] is None or s["batch_size"] >= 1,
+         "a whole number of at least 1, or full"),
+        ("--learning-rate", "learning_rate", s["learning_rate"],
          s["learning_rate"] is None or 0 < s["learning_rate"] < float("inf"), "a number above 0"),
-        ("--l2", s["l2"], 0 <= s["l2"] < float("inf"), "0 or more"),
-        ("--seed", s["seed"], s["seed"] >= 0, "0 or more"),
-        ("--test-size", args.test_size, 0 < args.test_size < 1, "a fraction in (0, 1)"),
-        ("--validation-split", args.validation_split, 0 <= args.validation_split < 1, "a fraction in [0, 1)"),
-        ("--checkpoint-every", args.checkpoint_every, args.checkpoint_every >= 1, "at least 1"),
-        ("--early-stopping", args.early_stopping, args.early_stopping >= 0, "a patience of 1 or more epochs"),
+        ("--l2", "l2", s["l2"], 0 <= s["l2"] < float("inf"), "a number of 0 or more"),
+        ("--seed", "seed", s["seed"], s["seed"] >= 0, "a whole number of 0 or more"),
+        ("--test-size", "test_size", args.test_size, 0 < args.test_size < 1, "a fraction in (0, 1)"),
+        ("--validation-split", "validation_size", args.validation_split, 0 <= args.validation_split < 1,
+         "a fraction in [0, 1)"),
+        ("--checkpoint-every", "checkpoint_every", args.checkpoint_every, args.checkpoint_every >= 1,
+         "a whole number of at least 1"),
+        ("--early-stopping", None, args.early_stopping, args.early_stopping >= 0,
+         "a patience of 1 or more epochs (0: off)"),
     ):
         if not ok:
-            raise InputError(f"{option} must be {rule}, got {value}")
+            raise InputError(f"{option}: {name} must be {rule}, got {value}" if name else
+                             f"{option} must be {rule}, got {value}")
     return s
 
 
