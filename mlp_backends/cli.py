@@ -17,7 +17,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from . import __version__, defaults
+from . import __version__, defaults, validation
 from .errors import InputError, UsageError, one_line
 from .train import TrainingInterrupted
 
@@ -183,28 +183,26 @@ def _train_settings(args) -> dict:
     s["batch_size"] = defaults.batch_rows(s["batch_size"])
     hidden = s["hidden_size"]
     s["hidden_size"] = [hidden] if isinstance(hidden, int) else list(hidden)
-    # (option, its name in Python (None: a rule of the CLI's own), value, allowed, rule in words)
-    for option, name, value, ok, rule in (
-        ("--hidden", "hidden_size", min(s["hidden_size"]), min(s["hidden_size"]) >= 1,
-         "a whole number of at least 1"),
-        ("--epochs", None, s["epochs"], s["epochs"] >= 1, "at least 1"),
-        ("--batch-size", "batch_size", s["batch_size"], s["batch_size"] is None or s["batch_size"] >= 1,
-         "a whole number of at least 1, or full"),
-        ("--learning-rate", "learning_rate", s["learning_rate"],
-         s["learning_rate"] is None or 0 < s["learning_rate"] < float("inf"), "a number above 0"),
-        ("--l2", "l2", s["l2"], 0 <= s["l2"] < float("inf"), "a number of 0 or more"),
-        ("--seed", "seed", s["seed"], s["seed"] >= 0, "a whole number of 0 or more"),
-        ("--test-size", "test_size", args.test_size, 0 < args.test_size < 1, "a fraction in (0, 1)"),
-        ("--validation-split", "validation_size", args.validation_split, 0 <= args.validation_split < 1,
-         "a fraction in [0, 1)"),
-        ("--checkpoint-every", "checkpoint_every", args.checkpoint_every, args.checkpoint_every >= 1,
-         "a whole number of at least 1"),
-        ("--early-stopping", None, args.early_stopping, args.early_stopping >= 0,
-         "a patience of 1 or more epochs (0: off)"),
-    ):
-        if not ok:
-            raise InputError(f"{option}: {name} must be {rule}, got {value}" if name else
-                             f"{option} must be {rule}, got {value}")
+    # Each option against the rule of its Python name (mlp_backends/validation.py); the CLI
+    # adds its own: at least one epoch, and an early-stopping patience of 0 for "off".
+    checks = [("--hidden", "hidden_size", h, None) for h in s["hidden_size"]] + [
+        ("--epochs", "epochs", s["epochs"], validation.Whole(1)),
+        ("--batch-size", "batch_size", s["batch_size"], validation.Whole(1)),
+        ("--learning-rate", "learning_rate", s["learning_rate"], None),
+        ("--l2", "l2", s["l2"], None),
+        ("--seed", "seed", s["seed"], None),
+        ("--test-size", "test_size", args.test_size, None),
+        ("--validation-split", "validation_size", args.validation_split, None),
+        ("--checkpoint-every", "checkpoint_every", args.checkpoint_every, None),
+        ("--early-stopping", "patience", args.early_stopping, validation.Whole(0)),
+    ]
+    for option, name, value, rule in checks:
+        if value is None and name in ("batch_size", "learning_rate"):  # full batch; the recipe's rate
+            continue
+        try:
+            validation.check_param(name, value, rule)
+        except UsageError as exc:
+            raise type(exc)(f"{option}: {exc}") from None
     return s
 
 

@@ -35,9 +35,9 @@ def _one_line_usage_error(capsys, argv, expect):
 
 
 @pytest.mark.parametrize("extra, expect", [
-    (["--batch-size", "0"], "--batch-size: batch_size must be a whole number of at least 1, or full, got 0"),
+    (["--batch-size", "0"], "--batch-size: batch_size must be a whole number of at least 1, got 0"),
     (["--batch-size", "half"], "'half' is neither a whole number nor full"),
-    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--epochs", "0"], "--epochs: epochs must be a whole number of at least 1"),
     (["--lr", "-1"], "--learning-rate: learning_rate must be a number above 0"),
     (["--lr", "inf"], "--learning-rate: learning_rate must be a number above 0"),
     (["--l2", "-0.1"], "--l2: l2 must be a number of 0 or more"),
@@ -45,7 +45,7 @@ def _one_line_usage_error(capsys, argv, expect):
     (["--test-size", "1.5"], "--test-size: test_size must be a fraction in (0, 1)"),
     (["--validation-split", "1"], "--validation-split: validation_size must be a fraction in [0, 1)"),
     (["--checkpoint-every", "0"], "--checkpoint-every: checkpoint_every must be a whole number of at least 1"),
-    (["--early-stopping", "-2"], "--early-stopping must be a patience"),
+    (["--early-stopping", "-2"], "--early-stopping: patience must be a whole number of 0 or more"),
     (["--seed", "-1"], "--seed: seed must be a whole number of 0 or more"),
     (["--recipe", "paper"], "invalid choice: 'paper'"),
     (["--save", "no/such/folder/m.npz"], "folder"),
@@ -91,7 +91,7 @@ def test_debug_adds_the_traceback_and_keeps_exit_code_2(capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("Traceback (most recent call last):") and "InputError" in err
-    assert err.splitlines()[-1] == "mlp-backends: error: --batch-size: batch_size must be a whole number of at least 1, or full, got 0"
+    assert err.splitlines()[-1] == "mlp-backends: error: --batch-size: batch_size must be a whole number of at least 1, got 0"
 
 
 def test_debug_shows_this_librarys_logs_and_not_jaxs():
