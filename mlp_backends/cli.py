@@ -174,6 +174,27 @@ def _cmd_backends(args) -> int:
     return 0
 
 
+SCHEDULER_FILE_WAIT_S = 60.0
+
+
+def _scheduler_address(scheduler: str) -> str:
+    """--scheduler as an address: a scheduler file (`dask scheduler --scheduler-file F.json`,
+    which may still be starting: waited for, as dask's own clients do) gives its `address`."""
+    if not scheduler.lower().endswith(".json"):
+        return scheduler
+    path, waited = Path(scheduler).expanduser(), 0.0
+    while True:
+        try:
+            return json.loads(path.read_text())["address"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # absent, or being written
+            if waited >= SCHEDULER_FILE_WAIT_S:
+                what = "no scheduler file" if isinstance(exc, OSError) else "no address in the scheduler file"
+                raise InputError(f"{what} {scheduler} after {waited:.0f} s; start the scheduler with "
+                                 f"dask scheduler --scheduler-file {scheduler}") from None
+        time.sleep(0.2)
+        waited += 0.2
+
+
 def _train_settings(args) -> dict:
     """The run's settings: the defaults table, then --recipe, then the options given; each checked."""
     s = defaults.settings(
@@ -186,7 +207,7 @@ def _train_settings(args) -> dict:
     # Each option against the rule of its Python name (mlp_backends/validation.py); the CLI
     # adds its own: at least one epoch, and an early-stopping patience of 0 for "off".
     checks = [("--hidden", "hidden_size", h, None) for h in s["hidden_size"]] + [
-        ("--epochs", "epochs", s["epochs"], validation.Whole(1)),
+        ("--epochs", "epochs", s["epochs"], None),
         ("--batch-size", "batch_size", s["batch_size"], validation.Whole(1)),
         ("--learning-rate", "learning_rate", s["learning_rate"], None),
         ("--l2", "l2", s["l2"], None),
@@ -196,6 +217,8 @@ def _train_settings(args) -> dict:
         ("--checkpoint-every", "checkpoint_every", args.checkpoint_every, None),
         ("--early-stopping", "patience", args.early_stopping, validation.Whole(0)),
     ]
+    if isinstance(s["epochs"], int) and s["epochs"] < 1:  # the API allows 0 (no training); a run needs one
+        raise InputError(f"--epochs must be at least 1, got {s['epochs']}")
     for option, name, value, rule in checks:
         if value is None and name in ("batch_size", "learning_rate"):  # full batch; the recipe's rate
             continue
@@ -238,7 +261,7 @@ def _cmd_train(args) -> int:
     if args.scheduler:  # a Dask cluster: the dask backend at that address
         if (spec or "dask") != "dask":
             raise InputError(f"--scheduler trains on a Dask cluster; use it with --backend dask, not {spec!r}")
-        spec = f"dask:{args.scheduler}"
+        spec = f"dask:{_scheduler_address(args.scheduler)}"
     backend, why = _choose_backend(spec)
     if not backend.supports(s["dtype"]):
         raise InputError(f"backend {backend.spec} has no {s['dtype']} on its device; "
@@ -423,6 +446,14 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_data_export(args) -> int:
+    from .exporting import export
+
+    rows, features, files = export(args.source, args.file, target=args.target)
+    print(f"wrote {rows} rows x {features} features and their labels to {' and '.join(map(str, files))}")
+    return 0
+
+
 # -- the parser -----------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse with errors on one line (what is wrong, then where to look), exit code 2."""
@@ -506,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", default=None, metavar="SPEC",
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="with --backend dask: the Dask scheduler to train on, e.g. tcp://HOST:8786, or "
+                   help="with --backend dask: the Dask scheduler to train on, e.g. tcp://HOST:8786, its "
+                        "scheduler file (dask scheduler --scheduler-file FILE.json; waited for), or "
                         "'processes' for a local cluster of worker processes (default: a threads-only "
                         "local cluster in this process, started and closed)")
     g = p.add_argument_group("training")
@@ -565,6 +597,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write (needs the onnx extra)")
     p.set_defaults(func=_cmd_export)
 
+    p = command("data", "write data files", [f"{PROG} data export iris flowers.csv --target species",
+                                              f"{PROG} data export digits digits-images-idx3-ubyte.gz"])
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
+    p = data_sub.add_parser(
+        "export", parents=[debug], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="write a data source (a built-in set, synthetic:...) as a .csv, .npz or IDX file",
+        description="Write a data source as a file that train, predict and evaluate read: a .csv with a "
+                    "header (built-in sets keep their feature and class names), an .npz with X and y, or an "
+                    "MNIST-format *-images-idx3-ubyte[.gz] file with its *-labels-idx1-ubyte[.gz] partner.",
+        epilog=_examples(f"{PROG} data export iris flowers.csv --target species",
+                         f"{PROG} data export synthetic:n=500,d=8,classes=3 own.npz",
+                         f"{PROG} data export digits digits-images-idx3-ubyte.gz"))
+    p.add_argument("source", metavar="SOURCE", help="a built-in set, synthetic:..., or a file")
+    p.add_argument("file", metavar="FILE", help="the file to write: .csv, .npz or *-images-idx3-ubyte[.gz]")
+    p.add_argument("--target", metavar="COLUMN", default="target", help="a CSV's label column name (default: target)")
+    p.set_defaults(func=_cmd_data_export)
+
     from . import bench  # light: NumPy and the standard library at import
 
     p = command("bench", "benchmark the backends side by side (epoch time, GEMM floor, memory)", [
@@ -611,10 +660,7 @@ def _failed(code: int, message: str, exc: BaseException, debug: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error already printed: its code, returned
-        return exc.code if isinstance(exc.code, int) else 0
+    args = parser.parse_args(argv)
     others = getattr(args, "debug_loggers", "")
     debug = getattr(args, "debug", False) or bool(others)
     _setup_logging(debug, others)

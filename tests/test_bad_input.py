@@ -173,7 +173,7 @@ CASES = {
                                 lambda f: _train(f["good"], "--batch-size", "-4"), "batch_size must be"),
     "epochs below 0": Case(lambda f: MLP(3, 4, 2, backend="numpy").fit(np.ones((20, 3)), TWO_CLASS, epochs=-1),
                            InputError,
-                           lambda f: _train(f["good"]) + ["--epochs", "-1"], "epochs", "--epochs: epochs must be a whole number of at least 1"),
+                           lambda f: _train(f["good"]) + ["--epochs", "-1"], "epochs", "--epochs must be at least 1"),
     "learning rate 0": Case(lambda f: _fit(np.ones((20, 3)), TWO_CLASS, learning_rate=0.0), InputError,
                             lambda f: _train(f["good"], "--lr", "0"), "learning_rate must be a number above 0"),
     "negative learning rate": Case(lambda f: _fit(np.ones((20, 3)), TWO_CLASS, learning_rate=-0.1), InputError,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from mlp_backends import cli
 
 
@@ -18,7 +20,9 @@ def test_bench_progress_writes_lines_without_carriage_returns_when_stderr_is_not
 
 
 def test_bench_help_has_examples(capsys):
-    assert cli.main(["bench", "--help"]) == 0
+    with pytest.raises(SystemExit) as info:
+        cli.main(["bench", "--help"])
+    assert info.value.code == 0
     text = capsys.readouterr().out
     assert "examples:\n  mlp-backends bench" in text and "--workload tiny" in text.split("examples:")[1]
 

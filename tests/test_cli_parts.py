@@ -77,11 +77,10 @@ def test_evaluate_refuses_labels_the_model_never_saw(tmp_path, capsys):
     assert "X has 3 features but the model takes 2" in capsys.readouterr().err
 
 
-def test_debug_before_the_subcommand_raises_instead_of_exit_2():
-    from mlp_backends import InputError
-
-    with pytest.raises(InputError, match="unknown data set"):
-        cli.main(["--debug", "train", "--data", "nosuch"])
+def test_debug_before_the_subcommand_adds_the_traceback_and_keeps_exit_2(capsys):
+    assert cli.main(["--debug", "train", "--data", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.splitlines()[-1].startswith("mlp-backends: error: unknown data set")
 
 
 def test_anything_else_exits_1_with_one_line(monkeypatch, capsys):
