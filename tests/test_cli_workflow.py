@@ -184,4 +184,4 @@ def test_debug_shows_the_traceback(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,x\n2,y\nz,3\n")
     out = cli("train", "--data", str(bad), "--backend", "numpy", "--debug")
-    assert out.returncode == 1 and "Traceback" in out.stderr and "InputError" in out.stderr
+    assert out.returncode == 2 and "Traceback" in out.stderr and "InputError" in out.stderr  # exit code kept
