@@ -105,9 +105,9 @@ def _no_sklearn(name: str) -> InputError:
                       'pip install "mlp-backends[sklearn]", or use your own .csv/.npz/IDX file or synthetic:...')
 
 
-def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """One of scikit-learn's bundled data sets (no download): the one part of
-    data loading that needs the `[sklearn]` extra."""
+def builtin_bunch(name: str):
+    """scikit-learn's Bunch for a bundled set (data, target, feature_names, target_names):
+    the one part of data loading that needs the `[sklearn]` extra."""
     try:
         from sklearn import datasets
     except ImportError as exc:
@@ -116,8 +116,13 @@ def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
                "wine": datasets.load_wine, "breast-cancer": datasets.load_breast_cancer}
     if name not in loaders:
         raise InputError(f"unknown data set {name!r}; built in: {', '.join(BUILTIN)}")
-    X, y = loaders[name](return_X_y=True)
-    return X.astype(np.float64), y.astype(np.int64)
+    return loaders[name]()
+
+
+def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One of scikit-learn's bundled data sets (no download), as float64 X and int64 y."""
+    bunch = builtin_bunch(name)
+    return bunch.data.astype(np.float64), bunch.target.astype(np.int64)
 
 
 def _stratified(X, y, size: float, seed: int, what: str):

@@ -99,3 +99,20 @@ def test_side_scripts_run_end_to_end(script, args, says):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert all(s in result.stdout for s in says), result.stdout
+
+
+def test_the_backends_chart_script_draws_a_png_on_a_tiny_run(tmp_path):
+    """benchmarks/backends_chart.py (behind docs/backends.png) keeps running; not timed here."""
+    import importlib.util
+
+    pytest.importorskip("matplotlib")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "backends_chart.py"
+    spec = importlib.util.spec_from_file_location("backends_chart", path)
+    chart = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chart)
+    out, rows = tmp_path / "b.png", tmp_path / "b.json"
+    assert chart.main(["--workloads", "tiny", "--backends", "numpy", "--references", "numpy-handwritten",
+                       "--repeats", "1", "--out", str(out), "--json", str(rows)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    names = [r["name"] for r in json.loads(rows.read_text())["results"]["tiny"]]
+    assert "numpy" in names and "numpy hand-written" in names and "numpy GEMM floor" in names
