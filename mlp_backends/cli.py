@@ -697,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     others = getattr(args, "debug_loggers", "")
     debug = getattr(args, "debug", False) or bool(others)
     _setup_logging(debug, others)
-    _dask_logs(getattr(args, "debug", False))
+    _dask_logs(debug)
     if args.command is None:
         parser.print_help()
         return 2

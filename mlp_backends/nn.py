@@ -132,8 +132,8 @@ def kernels(xp, activation: str, wrap: Callable | None = None) -> Kernels:
 
     Each function's `__name__` is a C identifier naming what it computes
     ("mlp_relu_bias", ...): CuPy's fuse names its kernel after the function,
-    and refuses a lambda's "<lambda>".
-    backward never calls `activation_grad` for "identity" (f' = 1).
+    and refuses a lambda's "<lambda>". backward never calls `activation_grad`
+    for "identity" (f' = 1).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
@@ -235,12 +235,11 @@ def loss_and_grads(xp, params, X, Y, activation: str, l2: float = 0.0, n=None,
         delta = (sigmoid(xp, logits) - Y) / n
     else:
         log_p = log_softmax(xp, logits)
-        # the same number as -(sum / n), one 0-d operation fewer
         if w is None:
             total = kern.log_likelihood(log_p, Y) if kern and kern.log_likelihood else log_likelihood(xp, log_p, Y)
         else:
             total = xp.sum(w * (Y * log_p))
-        loss = total / -n
+        loss = total / -n  # the same number as -(total / n), one 0-d operation fewer
         delta = kern.softmax_delta(log_p, Y, n) if kern else softmax_delta(xp, log_p, Y, n)
     if w is not None:
         delta = delta * w
