@@ -157,7 +157,9 @@ class CuPyBackend(Backend):
             return step
         config = step.config
         # Per thread too: two threads training at once must not share batch buffers.
-        key = (config["optimizer"], config["activation"], config["l2"], config["update"], threading.get_ident())
+        from mlp_backends.train import step_key
+
+        key = (*step_key(config), config["update"], threading.get_ident())
         try:
             hash(key)
         except TypeError:  # an optimizer that is not a frozen dataclass: no reuse

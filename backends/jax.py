@@ -93,7 +93,7 @@ class JaxBackend(Backend):
         is then dropped on the device (train.SkipNonFinite), since nothing older is kept."""
         import jax
 
-        from mlp_backends.train import SkipNonFinite
+        from mlp_backends.train import SkipNonFinite, step_key
 
         rebuild = getattr(step, "rebuild", None)
         if rebuild is None:
@@ -101,7 +101,7 @@ class JaxBackend(Backend):
         config = step.config
         donate = self.is_gpu if self.donate is None else self.donate
         plain = config.get("update") is None and config.get("kern") is None
-        key = (config["optimizer"], config["activation"], config["l2"], donate) if plain else None
+        key = (*step_key(config), donate) if plain else None
         cache = self.__dict__.setdefault("_programs", {})
         if key in cache:
             return cache[key]

@@ -144,7 +144,9 @@ class TorchBackend(Backend):
         from backends.torch_graph import GraphedStep
 
         config = step.config
-        key = (config["optimizer"], config["activation"], config["l2"], threading.get_ident())
+        from mlp_backends.train import step_key
+
+        key = (*step_key(config), threading.get_ident())
         try:
             hash(key)
         except TypeError:  # an optimizer that is not a frozen dataclass: no reuse

@@ -28,7 +28,8 @@ def measure(workload: str, args) -> list[dict]:
     """The harness's rows for one workload (the same as `mlp-backends bench --workload ...`)."""
     w = WORKLOADS[workload]
     X, y = make_data(w, "float32")
-    opts = argparse.Namespace(backends=args.backends, references=args.references, plain=False, dtype="float32")
+    opts = argparse.Namespace(backends=args.backends, references=args.references, plain=False, dtype="float32",
+                              threads=args.threads)
     entries = bench.build_entries(opts, w, X, y)
     record = bench.measure(entries, args.repeats, 1)
     return bench.summarize(w, entries, record, "float32")

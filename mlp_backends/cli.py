@@ -667,7 +667,7 @@ def _dask_logs(debug: bool) -> None:
     those logs show with --debug only (all of them, DEBUG included). Dask reads the
     variable when it is imported."""
     level = "debug" if debug else "critical"
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", level)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", level)  # the user's own setting wins
     if "distributed" in sys.modules:
         logging.getLogger("distributed").setLevel(level.upper())
 
@@ -697,10 +697,11 @@ def main(argv: list[str] | None = None) -> int:
     others = getattr(args, "debug_loggers", "")
     debug = getattr(args, "debug", False) or bool(others)
     _setup_logging(debug, others)
-    _dask_logs(debug)
     if args.command is None:
         parser.print_help()
         return 2
+    dask_logs = os.environ.get("DASK_LOGGING__DISTRIBUTED")
+    _dask_logs(debug)
     if not debug:
         # A diverging run makes NumPy warn on every overflow; the loop detects it and says
         # so in one line with what to do, so the raw warnings are noise here.
@@ -733,6 +734,9 @@ def main(argv: list[str] | None = None) -> int:
         return _failed(1, f"{PROG}: internal error: {type(exc).__name__}: {exc}{hint}", exc, debug)
     finally:
         sys.stdout = stdout
+        # main() called in a process (tests, notebooks) leaves its environment as it was
+        if dask_logs is None:
+            os.environ.pop("DASK_LOGGING__DISTRIBUTED", None)
 
 
 if __name__ == "__main__":

@@ -149,6 +149,12 @@ def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None
     return step
 
 
+def step_key(config: dict) -> tuple:
+    """What makes two steps from `make_step` compute the same thing, as a dict key: a
+    backend that caches compiled steps keys them by this (and by what it adds itself)."""
+    return tuple(config[k] for k in ("optimizer", "activation", "l2", "output", "l2_per_sample", "weighted"))
+
+
 class SkipNonFinite:
     """`optimizer.update` as an `update` for make_step that drops a bad batch on the
     device: if the loss or any new parameter or moment is not finite, the step

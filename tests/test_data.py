@@ -231,10 +231,11 @@ def test_load_keeps_one_array_the_parts_are_views_of_it(tmp_path):
     assert base.dtype == np.float32 and base.shape == (400, 6)
     assert all(np.shares_memory(part, base) for part in (s.X_train, s.X_val, s.X_test))
     # The same numbers as gathering each part, then scaling with the training part's statistics.
-    from sklearn.model_selection import train_test_split
+    from mlp_backends.stratify import stratified_indices
 
-    i_tr, i_te = train_test_split(np.arange(400), test_size=0.25, stratify=y, random_state=3)
-    i_tr, i_va = train_test_split(i_tr, test_size=0.2, stratify=y[i_tr], random_state=3)
+    i_tr, i_te = stratified_indices(y, 0.25, 3, "test split")
+    tr, va = stratified_indices(y[i_tr], 0.2, 3, "validation split")
+    i_tr, i_va = i_tr[tr], i_tr[va]
     mean, std = X[i_tr].mean(axis=0), X[i_tr].std(axis=0)
     for part, idx in ((s.X_train, i_tr), (s.X_val, i_va), (s.X_test, i_te)):
         np.testing.assert_allclose(part, (X[idx] - mean) / std, rtol=1e-5, atol=1e-5)
