@@ -95,21 +95,6 @@ Where it runs
   True` when its `xp` is not where the data live; the array-level checks
   then pass it through NumPy and `check_fit_agrees` leaves its `fit` to the
   trainer's own tests [check_attributes].
-
-Where it runs
-- `trainer()`: None (the default) lets `MLP` convert the data to this
-  backend's arrays and run the array loop of `mlp_backends.train` on
-  `self.device`. A backend that computes elsewhere (a cluster) returns an
-  object with the methods of `mlp_backends.train.Trainer` (`fit`, `holds`,
-  `predict_proba`, `predict`, `score`): `MLP.fit` hands it the data as the
-  user gave them (with the validated settings, the optimizer and the
-  checkpoint folder), and inference goes to it for the inputs it `holds`.
-  It returns the same object on every call (it may hold a connection, such
-  as a cluster client, for the backend's life) with a `close()` if it holds
-  one. The Dask plugin's is `mlp_backends.distributed.ClusterTrainer`; the
-  model module never names a backend. Such a backend sets `distributed =
-  True` when its `xp` is not where the data live; `check_fit_agrees` then
-  leaves its `fit` to the trainer's own tests.
 """
 
 from __future__ import annotations
