@@ -95,7 +95,8 @@ def test_only_parameter_sized_results_travel(cluster, spec):
     model = MLP(20, 8, 3, backend=spec, dtype="float64", seed=0)
     params_bytes = sum(p.nbytes for p in model.get_params())
     received, traffic = [], []
-    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+    # The current client: the backend computes with it, so the persisted blocks are its own.
+    with distributed.Client(cluster.scheduler_address) as client:
         for n in (4_000, 16_000):
             X = da.random.default_rng(1).standard_normal((n, 20), chunks=(n // 4, 20))  # 4 blocks
             X = client.persist(X)  # held by the workers, as a data set that fits is
