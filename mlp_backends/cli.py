@@ -330,6 +330,8 @@ def _cmd_train(args) -> int:
         model.extra = {
             "classes": ds.classes,
             "standardization": ds.standardizer.as_dict() if ds.standardizer else None,
+            "feature_names": ds.feature_names,
+            "target": ds.target,
             "training": {
                 "data": args.data, "target": args.target, "test_size": args.test_size,
                 "validation_split": args.validation_split, "epochs": s["epochs"], "epochs_run": len(history),
@@ -350,7 +352,10 @@ def _cmd_train(args) -> int:
 
 
 def _load_for_inference(args):
-    """The model, the data's features prepared as in training, and the raw labels (or None)."""
+    """The model (which applies its saved standardization and classes itself, exactly as
+    `MLP.load` in Python does), the data's raw rows as a row source read a block at a time
+    (so that standardizing needs no second copy of the data), the raw labels (or None),
+    and the class labels of the outputs."""
     import numpy as np
 
     from . import data
@@ -358,19 +363,13 @@ def _load_for_inference(args):
 
     data.check_source(args.data, args.target)  # before the model file and the backend
     model = MLP.load(args.model, backend=args.backend)
-    ds = data.read(args.data, target=args.target, n_features=model.sizes[0], dtype=model.dtype)
-    scaling = model.extra.get("standardization")
-    X = ds.X
-    if scaling:  # in place on the array just read (one copy of the data), or as rows are read from disk
-        scaler = data.Standardizer.from_dict(scaling)
-        if isinstance(X, data.outofcore.RowSource):
-            X = X.with_transform(scaler)
-        else:
-            X = scaler.transform_inplace(X) if X.flags.writeable else scaler.transform(X)
-    classes = model.extra.get("classes") or list(range(model.sizes[-1]))
-    if len(classes) != model.sizes[-1]:
-        raise InputError(f"{args.model} lists {len(classes)} classes for {model.sizes[-1]} outputs; save it again")
-    return model, X, ds.y, np.asarray(classes, dtype=object)
+    ds = data.read(args.data, target=args.target, n_features=model.sizes[0], dtype=model.dtype,
+                   features=model.extra.get("feature_names"), saved_target=model.extra.get("target"))
+    if ds.X.shape[1] != model.sizes[0]:
+        raise InputError(f"{args.data} has {ds.X.shape[1]} features per row but the model takes {model.sizes[0]}; "
+                         "pass data with the columns it was trained on")
+    classes = model.classes if model.classes is not None else np.arange(model.sizes[-1])
+    return model, data.outofcore.as_source(ds.X), ds.y, classes
 
 
 def _cmd_predict(args) -> int:
@@ -388,7 +387,7 @@ def _cmd_predict(args) -> int:
         writer.writerows([f"{p:.6g}" for p in row] for row in model.predict_proba(X))
     else:
         writer.writerow(["label"])
-        writer.writerows([c] for c in classes[model.predict(X)])
+        writer.writerows([c] for c in model.predict(X).tolist())
     if args.out:
         from .io import atomic_write
 
@@ -411,14 +410,14 @@ def _cmd_evaluate(args) -> int:
         raise InputError(f"{args.data} has labels the model does not know: {', '.join(unknown[:5])}; "
                          f"its classes are {', '.join(map(str, classes[:20]))}")
     y = np.array([index[v] for v in y_raw.tolist()], dtype=np.int64)
-    pred = model.predict(X)
+    pred = np.array([index[v] for v in model.predict(X).tolist()], dtype=np.int64)
     k = len(classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
     correct = int(np.trace(confusion))
     print(f"data: {args.data}, {len(y)} samples; model: {model}")
     print(f"accuracy: {correct / len(y):.4f} ({correct}/{len(y)})")
-    print(f"loss: {model.loss(X, y):.4f}")
+    print(f"loss: {model.loss(X, y_raw):.4f}")
     names = [str(c) for c in classes]
     w = max(5, *map(len, names))
     print()

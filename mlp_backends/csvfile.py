@@ -45,6 +45,7 @@ class _Layout:
     header: list[str]
     target: int | None  # the label column, or None for features only
     on_first_line: bool  # the fast parsers skip exactly one line before the data
+    chosen: list[int] | None = None  # feature columns picked by name, in the model's order
 
     @property
     def width(self) -> int:
@@ -52,7 +53,17 @@ class _Layout:
 
     @property
     def features(self) -> list[int]:
+        if self.chosen is not None:
+            return self.chosen
         return [j for j in range(self.width) if j != self.target]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [self.header[j] for j in self.features]
+
+    @property
+    def target_name(self) -> str | None:
+        return None if self.target is None else self.header[self.target]
 
 
 def _is_blank(row: list[str]) -> bool:
@@ -63,7 +74,8 @@ def _not_utf8(path, exc: UnicodeDecodeError) -> InputError:
     return InputError(f"{path} is not a UTF-8 text CSV ({exc.reason}); export it as CSV (UTF-8)")
 
 
-def _layout(path: Path, target: str | None, n_features: int | None) -> _Layout:
+def _layout(path: Path, target: str | None, n_features: int | None, features=None,
+            saved_target: str | None = None) -> _Layout:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -76,6 +88,20 @@ def _layout(path: Path, target: str | None, n_features: int | None) -> _Layout:
     header = [c.strip() for c in row]
     if _floats(np.array(header)) is not None:
         raise InputError(f"{path}: the first line looks like data, not a header; add a header line with column names")
+    known = [c for c in features or () if c in header]
+    if known and len(known) < len(features):
+        missing = [c for c in features if c not in header]
+        raise InputError(f"{path} lacks {len(missing)} of the model's feature columns "
+                         f"({', '.join(map(repr, missing[:5]))}{', ...' if len(missing) > 5 else ''}); "
+                         "pass a file with every column the model was trained on")
+    if known and len(set(header)) == len(header):
+        # Columns by the names the model was trained on, wherever they stand; the label
+        # column is the one named, else the model's own if the file has it.
+        target = target if target is not None else saved_target if saved_target in header else None
+        if target is not None and target not in header:
+            raise InputError(f"{path} has no column {target!r}; its columns are: {', '.join(header)}")
+        return _Layout(path, header, None if target is None else header.index(target), line == 1,
+                       [header.index(c) for c in features])
     if target is None and n_features is not None and len(header) == n_features:
         t = None  # features only: how predict reads files without labels
     elif target is None:
@@ -151,7 +177,7 @@ def _loadtxt(layout: _Layout, X: np.ndarray, progress, bytes_per_row: float, blo
             next(f)
             while lines := list(itertools.islice(f, block_rows)):
                 if t is None:
-                    block, label = read(lines, dtype=X.dtype), None
+                    block, label = read(lines, dtype=X.dtype, usecols=features), None
                 elif numeric_labels is not False:  # one pass when the labels are numbers too
                     try:
                         both = read(lines, dtype=np.float64)
@@ -243,7 +269,8 @@ def _labels(raw: np.ndarray, layout: _Layout):
 
 
 def read_csv(path, target: str | None = None, n_features: int | None = None, *, dtype=np.float64,
-             parser: str = "auto", allocate=np.empty):
+             parser: str = "auto", allocate=np.empty, features=None, saved_target: str | None = None,
+             names: dict | None = None):
     """Features X (n, d) of `dtype` and labels y (n,) from a CSV with a header line.
 
     The label column is `target` (default: the last). If `n_features` is given,
@@ -253,11 +280,18 @@ def read_csv(path, target: str | None = None, n_features: int | None = None, *, 
     or "exact" (Python's csv module only; slow, for checking). allocate:
     (shape, dtype) -> the array to fill, for an upper bound on the rows (a
     memory map on disk when converting); X is then its first rows.
+    features: the feature column names a model was trained on; when the file has
+    them all, they are read by name in that order, wherever they stand (and the
+    label column is `target`, else `saved_target` if present, else none). Without
+    all of them, columns are taken by position as above. names: a dict that gets
+    the chosen "feature_names" and "target" column names.
     """
     if parser not in PARSERS:
         raise InputError(f"unknown CSV parser {parser!r}; choose one of {', '.join(PARSERS)}")
     path = Path(path)
-    layout = _layout(path, target, n_features)
+    layout = _layout(path, target, n_features, features, saved_target)
+    if names is not None:
+        names.update(feature_names=layout.feature_names, target=layout.target_name)
     lines, size = _count_lines(path)
     X = allocate((max(lines - 1, 0), len(layout.features)), dtype)
     fast = _fast_parser(parser) if layout.on_first_line else None

@@ -109,6 +109,8 @@ class Split:
     standardizer: Standardizer | None = None
     X_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    feature_names: list[str] | None = None  # a CSV's feature and label column names
+    target: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -281,17 +283,22 @@ class Dataset:
     name: str
     X: np.ndarray
     y: np.ndarray | None
+    feature_names: list[str] | None = None  # a CSV's header: what a saved model remembers
+    target: str | None = None
 
 
-def read(source: str, *, target: str | None = None, n_features: int | None = None, dtype=None) -> Dataset:
+def read(source: str, *, target: str | None = None, n_features: int | None = None, dtype=None,
+         features: list[str] | None = None, saved_target: str | None = None) -> Dataset:
     """Read a data source (see the module docstring) into host arrays.
 
     target names a CSV's label column. n_features, when given, allows a
     features-only file with that many columns (no labels: y is None), which is
     how `predict` reads new data. dtype: the features' float dtype (default:
-    floats as stored, anything else as float64).
+    floats as stored, anything else as float64). features and saved_target: the
+    column names a model was trained on; a CSV that has them is read by name
+    (csvfile.read_csv).
     """
-    ds = _read(source, target, n_features, dtype)
+    ds = _read(source, target, n_features, dtype, features, saved_target)
     if isinstance(ds.X, outofcore.RowSource):
         return ds  # read from disk a block at a time, cast then
     if dtype is not None or ds.X.dtype.kind != "f":
@@ -299,7 +306,7 @@ def read(source: str, *, target: str | None = None, n_features: int | None = Non
     return ds
 
 
-def _read(source, target, n_features, dtype) -> Dataset:
+def _read(source, target, n_features, dtype, features=None, saved_target=None) -> Dataset:
     """`read`, except that with dtype None file features come as stored (bytes stay bytes)."""
     kind = check_source(source, target)
     source = source.strip()
@@ -312,9 +319,12 @@ def _read(source, target, n_features, dtype) -> Dataset:
     if kind == "folder":
         return Dataset(source, *outofcore.open_folder(path, labels_optional=optional))
     readers = {".npz": lambda: datafiles.read_npz(path, labels_optional=optional, dtype=dtype),
-               ".csv": lambda: datafiles.read_csv(path, target, n_features, dtype=dtype or np.float64),
+               ".csv": lambda: datafiles.read_csv(path, target, n_features, dtype=dtype or np.float64,
+                                                  features=features, saved_target=saved_target, names=names),
                "idx": lambda: datafiles.read_idx(path, labels_optional=optional, dtype=dtype)}
-    return Dataset(source, *readers[kind]())
+    names = {}
+    X, y = readers[kind]()
+    return Dataset(source, X, y, names.get("feature_names"), names.get("target"))
 
 
 def check_source(source: str, target: str | None = None) -> str:
@@ -360,5 +370,7 @@ def load(name: str = "digits", *, test_size: float = DEFAULTS["test_size"], seed
     ds = _read(name, target, None, np.dtype(dtype) if dtype is not None and name.lower().endswith(".csv") else None)
     if ds.y is None:
         raise InputError(f"{name} has no labels; training needs them")
-    return split(ds.X, ds.y, test_size=test_size, seed=seed, name=ds.name, validation_size=validation_size,
-                 dtype=dtype, copy=False)
+    parts = split(ds.X, ds.y, test_size=test_size, seed=seed, name=ds.name, validation_size=validation_size,
+                  dtype=dtype, copy=False)
+    parts.feature_names, parts.target = ds.feature_names, ds.target
+    return parts

@@ -20,6 +20,7 @@ from .backend import Backend
 from .checkpoint import Checkpoint
 from .defaults import DEFAULTS, batch_rows
 from .errors import DeviceMemoryError, InputError, InputTypeError
+from .preprocessing import Preprocessing
 from .registry import get_backend
 from .validation import check_param, check_params
 
@@ -98,8 +99,26 @@ class MLP:
             raise DeviceMemoryError(f"out of memory on {self.backend.spec} creating the parameters "
                                     f"({size:.1f} MB, {type(exc).__name__}); try a smaller model") from exc
         self.history: train.History | None = None
-        self.extra: dict = {}  # JSON-able facts saved with the model (classes, scaling, ...)
+        self.extra = {}
         self._opt_state, self._step = None, 0
+
+    @property
+    def extra(self) -> dict:
+        """JSON-able facts saved with the model. `train --save` records `classes`,
+        `standardization`, `feature_names` and `target` here; a model holding them applies
+        them to raw rows and labels (preprocessing.py). Assign a new dict to change them."""
+        return self._extra
+
+    @extra.setter
+    def extra(self, value: dict) -> None:
+        self._prep = Preprocessing.from_extra(value, self.sizes)  # checked before it is kept
+        self._extra = value
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        """The class label of each output, when the model was saved with named or numbered
+        classes other than 0..k-1 (predict returns these); else None."""
+        return self._prep.classes
 
     def _check_fits(self) -> None:
         """Refuse, before drawing them, parameters that cannot fit in host memory: they are
@@ -121,6 +140,7 @@ class MLP:
         failure reads the data back, to name the bad row.
         """
         b = self.backend
+        X = self._prep.columns(X)
         if b.owns(X) and not isinstance(X, np.ndarray):  # NumPy input takes the checked host path
             back = (lambda r: r)
             source = _device_or_none(X)
@@ -133,9 +153,10 @@ class MLP:
             cast = X if X.dtype == b.dtype(self.dtype) else b.xp.astype(X, b.dtype(self.dtype))
             if not bool(b.xp.all(b.xp.isfinite(cast))):
                 validation.check_finite(b.to_numpy(X), self.dtype)
-            return cast, back
+            return self._prep.scale_array(cast, lambda a: b.asarray(a, self.dtype)), back
         host = validation.features(X, self.dtype, n_features=self.sizes[0])
-        return b.asarray(host, self.dtype), b.to_numpy
+        owned = not (isinstance(X, np.ndarray) and np.shares_memory(host, X))
+        return b.asarray(self._prep.scale_host(host, owned), self.dtype), b.to_numpy
 
     def _rows(self, X) -> outofcore.RowSource:
         """Host rows read from disk a buffer at a time (a memory map): checked block by
@@ -149,7 +170,7 @@ class MLP:
             value = source[bad[0]:bad[0] + 1][0, bad[1]].item()
             raise InputError(f"X contains NaN or infinity ({value} at row {bad[0]}, column {bad[1]}); "
                              "remove or impute those values first")
-        return source
+        return source if self._prep.scaler is None else source.with_transform(self._prep.scaler)
 
     def _in_blocks(self, X, y=None):
         """(rows, labels) of host data read from disk, about 32 MB of rows at a time."""
@@ -163,8 +184,11 @@ class MLP:
         validation.check_shape(shape, self.sizes[0])
 
     def _targets(self, y, n: int, training: bool = False):
-        """Integer labels or one-hot -> device one-hot of the model's dtype (validation.targets)."""
+        """Integer labels or one-hot -> device one-hot of the model's dtype (validation.targets).
+        A model with saved classes takes its labels as saved (names, or numbers like 3, 5, 7)."""
         host = self.backend.to_numpy(y) if self.backend.owns(y) else y
+        if self._prep.classes is not None and np.ndim(host) == 1:
+            y = host = self._prep.label_indices(np.asarray(host))
         validation.targets(host, n, self.sizes[-1], training=training)
         return train.one_hot_targets(self.backend, y, self.sizes[-1], self.dtype)
 
@@ -178,10 +202,19 @@ class MLP:
         trainer = self.backend.trainer()
         return trainer if trainer is not None and trainer.holds(X) else None
 
+    def _placed_labels(self, y):
+        """Labels for a trainer that holds the rows: saved classes -> indices, lazily where y is lazy."""
+        if self._prep.classes is None or np.ndim(y) != 1:
+            return y
+        if hasattr(y, "map_blocks"):
+            return y.map_blocks(self._prep.label_indices, dtype=np.int64)
+        return self._prep.label_indices(np.asarray(y))
+
     @train.on_device
     def predict_proba(self, X):
+        """Softmax probabilities, one row per sample and one column per class."""
         if placed := self._placed(X):
-            return placed.predict_proba(self, X)
+            return placed.predict_proba(self, self._prep.scale_array(X))
         if outofcore.wants_stream(X):
             return np.concatenate([self.predict_proba(Xb) for Xb, _ in self._in_blocks(X)])
         X, back = self._input(X)
@@ -190,19 +223,27 @@ class MLP:
 
     @train.on_device
     def predict(self, X):
+        """The most probable class of each row: its index, or its label when the model was
+        saved with classes (`model.classes`; then a NumPy array)."""
         if placed := self._placed(X):
-            return placed.predict(self, X)
+            indices = placed.predict(self, self._prep.scale_array(X))
+            if self._prep.classes is None:
+                return indices
+            return indices.map_blocks(self._prep.labels, dtype=self._prep.classes.dtype)
         if outofcore.wants_stream(X):
             return np.concatenate([self.predict(Xb) for Xb, _ in self._in_blocks(X)])
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
-        return back(self.backend.xp.argmax(logits, axis=1))
+        indices = back(self.backend.xp.argmax(logits, axis=1))
+        if self._prep.classes is None:
+            return indices
+        return self._prep.labels(indices if isinstance(indices, np.ndarray) else self.backend.to_numpy(indices))
 
     @train.on_device
     def score(self, X, y) -> float:
         """Accuracy on (X, y); y as labels or one-hot."""
         if placed := self._placed(X):
-            return placed.score(self, X, y)
+            return placed.score(self, self._prep.scale_array(X), self._placed_labels(y))
         if outofcore.wants_stream(X):
             return sum(self.score(Xb, yb) * len(Xb) for Xb, yb in self._in_blocks(X, y)) / max(len(X), 1)
         Xd, _ = self._input(X)
@@ -289,6 +330,11 @@ class MLP:
         hold = saver.writing(resume) if saver is not None else contextlib.nullcontext()
         trainer = self.backend.trainer()
         if trainer is not None:  # the backend trains elsewhere (a cluster): it gets the data as given
+            if self._prep.active:  # lazily, where the rows are
+                X, y = self._prep.scale_array(self._prep.columns(X)), self._placed_labels(y)
+                if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+                    validation_data = (self._prep.scale_array(self._prep.columns(validation_data[0])),
+                                       self._placed_labels(validation_data[1]))
             with hold:
                 self.history = trainer.fit(
                     self, X, y, optimizer=opt, epochs=int(epochs), batch_size=batch_size, shuffle=shuffle,

@@ -74,7 +74,7 @@ def test_evaluate_refuses_labels_the_model_never_saw(tmp_path, capsys):
     assert "labels the model does not know: bird" in capsys.readouterr().err
     (tmp_path / "w.csv").write_text("a,b,c,d\n1,2,3,4\n")  # three features and a label: one too many
     assert cli.main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "w.csv"), "--backend", "numpy"]) == 2
-    assert "X has 3 features but the model takes 2" in capsys.readouterr().err
+    assert "w.csv has 3 features per row but the model takes 2" in capsys.readouterr().err
 
 
 def test_debug_before_the_subcommand_adds_the_traceback_and_keeps_exit_2(capsys):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mlp_backends import MLP, data, io as model_io
+from mlp_backends.errors import InputError
 from conftest import usable_or_strict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,10 +102,14 @@ def test_predict_on_another_backend_maps_back_to_the_words(trained, flowers):
     rows = list(csv.reader(io.StringIO(out.stdout)))
     assert rows[0] == ["label"] and len(rows) == 1 + len(X_new)
     predicted = [r[0] for r in rows[1:]]
-    # The same answer as the library gives with the stored standardization applied.
+    # The same answer as the library gives on the same raw rows: the loaded model applies
+    # its saved standardization and names its classes itself.
     model = MLP.load(folder / "m.npz", backend="numpy")
+    assert predicted == model.predict(X_new).tolist()
     scaled = data.Standardizer.from_dict(model.extra["standardization"]).transform(X_new)
-    assert predicted == [model.extra["classes"][i] for i in model.predict(scaled)]
+    plain = MLP.from_config(model.config())  # the bare network, fed rows scaled by hand
+    plain.set_params(model.get_params())
+    assert predicted == [model.extra["classes"][i] for i in plain.predict(scaled)]
     assert np.mean(np.array(predicted) == truth) >= 0.9
 
 
@@ -136,6 +141,58 @@ def test_evaluate_reports_accuracy_per_class_figures_and_confusion(trained, flow
     assert np.trace(confusion) / 150 == pytest.approx(accuracy, abs=1e-4)
     for name in ("setosa", "versicolor", "virginica"):
         assert any(line.startswith(name) and line.split()[-1] == "50" for line in text.splitlines())
+
+
+@pytest.mark.parametrize("spec", ["numpy", "array_api_strict", "torch", "jax"])
+def test_a_loaded_model_answers_raw_rows_exactly_as_the_cli_does(trained, flowers, spec):
+    """Python and the command line agree: MLP.load's model on raw rows gives the CLI's labels,
+    probabilities, accuracy and loss, on every backend."""
+    path, new, X_new, _ = flowers
+    _, folder = trained
+    spec = usable_or_strict(spec)
+    model = MLP.load(folder / "m.npz", backend=spec)
+    labels = list(csv.reader(io.StringIO(cli("predict", str(folder / "m.npz"), str(new)).stdout)))[1:]
+    assert model.predict(X_new).tolist() == [r[0] for r in labels]
+    proba = np.array(list(csv.reader(io.StringIO(
+        cli("predict", str(folder / "m.npz"), str(new), "--proba").stdout)))[1:], dtype=float)
+    np.testing.assert_allclose(np.asarray(model.predict_proba(X_new)), proba, rtol=2e-5, atol=1e-6)
+    table = cli("evaluate", str(folder / "m.npz"), str(path), "--target", "species").stdout
+    rows = list(csv.DictReader(open(path)))
+    X = np.array([[r["sepal_length"], r["sepal_width"], r["petal_length"], r["petal_width"]] for r in rows], float)
+    y = [r["species"] for r in rows]
+    assert f"accuracy: {model.score(X, y):.4f}" in table
+    assert f"loss: {model.loss(X, y):.4f}" in table
+    assert model.score(X, y) > 0.9  # the raw rows are standardized, else this would be far lower
+
+
+def test_predict_takes_the_model_s_columns_by_name_wherever_they_stand(trained, flowers, tmp_path):
+    path, new, X_new, _ = flowers
+    _, folder = trained
+    expected = cli("predict", str(folder / "m.npz"), str(new)).stdout
+    rows = list(csv.DictReader(open(path)))
+    shuffled = tmp_path / "shuffled.csv"  # label first, features reversed, one column the model never saw
+    with open(shuffled, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["species", "petal_width", "id", "petal_length", "sepal_width", "sepal_length"])
+        for i, r in enumerate(rows[::10]):
+            w.writerow([r["species"], r["petal_width"], i, r["petal_length"], r["sepal_width"], r["sepal_length"]])
+    out = cli("predict", str(folder / "m.npz"), str(shuffled))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == expected
+    scored = cli("evaluate", str(folder / "m.npz"), str(shuffled))  # the saved label column, found by name
+    assert scored.returncode == 0 and "15 samples" in scored.stdout, scored.stderr
+    # In Python, a DataFrame's columns are taken by name too.
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.read_csv(shuffled)
+    model = MLP.load(folder / "m.npz")
+    assert model.predict(frame.drop(columns=["species", "id"])).tolist() == model.predict(X_new).tolist()
+    with pytest.raises(InputError, match="lacks the model's feature columns 'petal_width'"):
+        model.predict(frame.drop(columns=["petal_width"]))
+    partial = tmp_path / "partial.csv"
+    partial.write_text("sepal_length,sepal_width,petal_length\n5.1,3.5,1.4\n")
+    out = cli("predict", str(folder / "m.npz"), str(partial))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "lacks 1 of the model's feature columns ('petal_width')" in out.stderr
 
 
 def test_train_on_mnist_format_idx_files_quietly(tmp_path, write_idx):

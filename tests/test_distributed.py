@@ -475,3 +475,21 @@ def test_a_block_epoch_trains_copies_and_leaves_the_shared_inputs_alone(digits):
     for a, b in zip(first.arrays, second.arrays):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first.arrays[0], kept[0]), "the block must have trained"
+
+
+def test_a_model_with_saved_preprocessing_applies_it_where_the_rows_are(spec, digits):
+    """A model that carries its standardization and class names (as `train --save` writes
+    it) takes raw Dask rows and labels as it takes them in memory."""
+    names = np.array([f"digit {i}" for i in range(10)])
+    raw, labels = digits.X_test * 3.0 + 1.0, names[digits.y_test]  # rows before the saved scaling
+    extra = {"classes": names.tolist(), "standardization": {"mean": [1.0] * 64, "scale": [3.0] * 64}}
+    local = MLP(64, 16, 10, "relu", dtype="float64", seed=3)
+    local.fit(digits.X_train, digits.y_train, epochs=5, batch_size=None, learning_rate=0.03)
+    local.extra = extra
+    remote = MLP(64, 16, 10, "relu", backend=spec, dtype="float64", seed=3)
+    remote.set_params(local.get_params())
+    remote.extra = extra
+    X, y = da.from_array(raw, chunks=(100, 64)), da.from_array(labels, chunks=100)
+    assert remote.predict(X).compute().tolist() == local.predict(raw).tolist()
+    assert remote.score(X, y) == pytest.approx(local.score(raw, labels), abs=1e-12)
+    assert local.score(raw, labels) > 0.5  # the raw rows were scaled back: far above chance
