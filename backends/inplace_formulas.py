@@ -33,11 +33,13 @@ class InPlaceOptimizer:
     """optim.py's SGD, Momentum and Adam, applied in place through the array module `m`.
 
     A backend's update calls `scale_gradients`, judges the batch, then `apply`.
-    `empty(n, like)` makes the scratch buffer: n elements like the array `like`.
+    `empty(n, like)` makes the scratch buffer: n elements like the array `like`;
+    `constant(value, like)` turns a Python number into the operand the update
+    uses (NumPy's: a 0-d array of `like`'s dtype, the same number, a faster loop).
     """
 
-    def __init__(self, optimizer, m, empty):
-        self.optimizer, self.m, self.empty = optimizer, m, empty
+    def __init__(self, optimizer, m, empty, constant=lambda value, like: value):
+        self.optimizer, self.m, self.empty, self.constant = optimizer, m, empty, constant
         self._last = self._plan_of_last = None
 
     @staticmethod
@@ -50,8 +52,9 @@ class InPlaceOptimizer:
         overflows it counts in the judgement of the batch, before any write."""
         opt = self.optimizer
         if type(opt) is optim.SGD:
+            lr = self.constant(opt.learning_rate, grads[0])
             for g in grads:
-                self.m.multiply(g, opt.learning_rate, out=g)
+                self.m.multiply(g, lr, out=g)
 
     def apply(self, params, grads, state, t, pick=lambda value, neutral: value) -> None:
         """The rest of the update, into params, state and grads. `pick(value, neutral)`
@@ -61,8 +64,10 @@ class InPlaceOptimizer:
         if type(opt) is optim.SGD:
             for p, g in zip(params, grads):
                 m.subtract(p, g, out=p)  # p - lr * g
-        elif type(opt) is optim.Momentum:
-            lr, mu = pick(opt.learning_rate, 0.0), pick(opt.momentum, 1.0)
+            return
+        constant, like = self.constant, params[0]
+        if type(opt) is optim.Momentum:
+            lr, mu = constant(pick(opt.learning_rate, 0.0), like), constant(pick(opt.momentum, 1.0), like)
             if not opt.nesterov:
                 for p, g, v in zip(params, grads, state[0]):
                     momentum(m, p, g, v, lr, mu)
@@ -73,10 +78,11 @@ class InPlaceOptimizer:
         else:
             step, eps = self.coefficients(t)
             b1, b2 = opt.beta1, opt.beta2
-            coefficients = (pick(b1, 1.0), pick(1 - b1, 0.0), pick(b2, 1.0), pick(1 - b2, 0.0), pick(step, 0.0))
+            coefficients = [constant(c, like) for c in (pick(b1, 1.0), pick(1 - b1, 0.0), pick(b2, 1.0),
+                                                        pick(1 - b2, 0.0), pick(step, 0.0), eps)]
             for p, g, mean, var, blocks in zip(params, grads, state[0], state[1], self._plan(params)):
                 for c, s in blocks:
-                    adam(m, p[c], g[c], mean[c], var[c], s, *coefficients, eps)
+                    adam(m, p[c], g[c], mean[c], var[c], s, *coefficients)
 
     def coefficients(self, t):
         """Adam's (step, eps) of step t (a backend may hand them over already computed)."""

@@ -79,7 +79,10 @@ class NumPyBackend(Backend):
 
     def compile(self, step):
         """The step on `lean_numpy`, with in-place kernels, and with the optimizer applied
-        in place when it is one of optim.py's (backends/numpy_inplace.py): same numbers."""
+        in place when it is one of optim.py's (backends/numpy_inplace.py): same numbers.
+        Such a step also has `tally(batch)`, the same update with its loss and hits
+        counted per block of batches (backends/numpy_tally.py), which train.run uses."""
+        from backends import numpy_tally
         from backends.numpy_inplace import InPlaceUpdate, kernels
 
         rebuild = getattr(step, "rebuild", None)
@@ -91,4 +94,8 @@ class NumPyBackend(Backend):
         if step.config.get("update") is not None or not InPlaceUpdate.supports(step.config["optimizer"]):
             return rebuild(**changes)
         update = InPlaceUpdate(step.config["optimizer"])
-        return update.guard(rebuild(**changes, update=update))
+        fast = update.guard(rebuild(**changes, update=update))
+        if numpy_tally.supports(fast.config):
+            # The training loop's version: loss and hits counted per block of batches.
+            fast.tally = lambda batch: numpy_tally.Tally(fast.config, update, batch)
+        return fast

@@ -271,6 +271,12 @@ def run(
     mutates = getattr(step, "mutates_params", False)
     gather = getattr(step, "gather", None)  # gather(X, Y, idx) -> (Xb, Yb), into buffers it keeps
     whole_epoch = getattr(step, "epoch", None)  # a compiled epoch (JAX: lax.scan over the batches)
+    # A step that counts its loss and hits per block of batches rather than per step (NumPy's).
+    tally = step.tally(batch) if hasattr(step, "tally") else None
+    # A compiled step may come with a context to run in (NumPy's watches floating-point errors).
+    watch = getattr(step, "watch", contextlib.nullcontext)
+    if tally is not None:
+        step, gather = tally.step, tally.gather
     rng = np.random.default_rng(seed)
     at = Progress(step=start_step, opt_state=optimizer.init(xp, model.params) if state is None else state)
     resumed = resume and checkpoint is not None and checkpoint.exists()
@@ -287,8 +293,7 @@ def run(
     # A run that a callback stopped is over, also when resumed from its last checkpoint.
     last = at.epoch if history.stopped_early else epochs
     cpu = _thread_session(model, batch, threads)
-    # A compiled step may come with a context to run in (NumPy's watches floating-point errors).
-    with cpu, _StopOnSigint() as sigint, getattr(step, "watch", contextlib.nullcontext)():
+    with cpu, _StopOnSigint() as sigint, watch():
         for epoch in range(at.epoch, last):
             started = time.perf_counter()
             before = None if mutates else model.params
@@ -302,6 +307,8 @@ def run(
             # Device scalars from the start, so that the epoch's sums never leave the device.
             loss_sum = backend.asarray(np.asarray(at.loss_sum if first else 0.0), model.dtype)
             correct = backend.asarray(np.asarray(at.correct if first else 0.0), model.dtype)
+            if tally is not None:
+                tally.reset()
             if whole_epoch is not None and stream is None and first == 0 and not whole:
                 # The backend runs the epoch as one program: gathers, steps and sums on the device.
                 model.params, state, loss_sum, correct = whole_epoch(
@@ -315,12 +322,14 @@ def run(
                     cpu.step_ends()
                 else:
                     model.params, state, loss, hits = step(model.params, state, Xb, Yb, t)
-                loss_sum = loss_sum + loss * Xb.shape[0]
-                correct = correct + hits
+                if tally is None:
+                    loss_sum = loss_sum + loss * Xb.shape[0]
+                    correct = correct + hits
                 if sigint.requested:
                     interrupted(model, checkpoint, Progress(
-                        epoch, b + 1, t, rng_state, *read_scalars(backend, [loss_sum, correct]),
+                        epoch, b + 1, t, rng_state, *read_scalars(backend, _sums(loss_sum, correct, tally)),
                         history.as_dict(), state, callback_states(model, callbacks)))
+            loss_sum, correct = _sums(loss_sum, correct, tally)
             figures = [loss_sum / n, correct / n]
             if validation is not None:
                 figures += evaluate(xp, model, *validation)
@@ -348,6 +357,14 @@ def run(
                                                         callbacks=callback_states(model, callbacks)))
     end_training(model, callbacks, history)
     return history
+
+
+def _sums(loss_sum, correct, tally) -> list:
+    """The epoch's running [loss_sum, correct], with what a tallying step has counted."""
+    if tally is None:
+        return [loss_sum, correct]
+    loss, hits = tally.sums()
+    return [loss_sum + loss, correct + hits]
 
 
 def _on_device(xp, X, Y, order, batch: int, first: int, whole: bool, gather=None):
