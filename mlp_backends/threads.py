@@ -11,9 +11,12 @@ than one). So `fit` chooses:
 - otherwise `Chooser` times blocks of steps at one thread and at the count
   the process allows, alternating (1, N, N, 1, 1, N), discarding the first
   steps after each switch (threads just woken or still spinning distort
-  them), stops a block that is already far slower than one thread, keeps
-  the faster, and checks again after a stretch of steps that grows while
-  the answer stays the same.
+  them). It gives up on N as soon as its first settled steps are slower
+  than one thread (on a busy machine every step at N costs twice one
+  thread's or more), and decides after one block each when the difference
+  is clear (an idle machine's N threads); only close calls get every block.
+  It keeps the faster, and checks again after a stretch of steps that grows
+  while the answer stays the same.
 
 A fit that runs while another fit runs in the same process (threads of a
 Dask worker, a parallel search in threads) uses one thread: the settings
@@ -147,11 +150,15 @@ class Chooser:
     ORDER = (0, 1, 1, 0, 0, 1)  # candidate index per block: drift hits both alike
 
     def __init__(self, most: int, clock: Callable[[], float] = time.perf_counter, settle: int = 2,
-                 measure: int = 6, margin: float = 0.05, abort: float = 2.0, first_run: int = 200,
-                 longest_run: int = 100_000):
+                 measure: int = 6, margin: float = 0.05, abort: float = 2.0, slower: float = 1.25,
+                 clear: float = 0.8, first_run: int = 200, longest_run: int = 100_000):
         self.candidates = (1, most)
         self.clock, self.settle, self.measure = clock, settle, measure
-        self.margin, self.abort = margin, abort
+        # margin: N must beat one thread by this fraction. abort: N's block so far over this many
+        # one-thread steps (one step's worth of slack) drops it, settled or not. slower: N's settled
+        # steps' median over this many times one thread's drops it. clear: a ratio under this after
+        # one block each decides at once.
+        self.margin, self.abort, self.slower, self.clear = margin, abort, slower, clear
         self.first_run, self.longest_run = first_run, longest_run
         self.chosen = 1
         self.figures: dict[int, float] = {}
@@ -205,13 +212,17 @@ class Chooser:
         self._in_block += 1
         self._block_times.append(elapsed)
         if n != 1 and self._too_slow():
-            self._dropped.add(n)  # far slower than one thread: stop paying for it now
-        if self._in_block < self.settle + self.measure and n not in self._dropped:
+            # Slower than one thread: stop paying for it now. With two candidates, that decides.
+            self._dropped.add(n)
+            self._block = len(self.ORDER)
+        elif self._in_block < self.settle + self.measure:
             return
-        if n not in self._dropped:
+        else:
             self._times[n].append(statistics.median(self._block_times[self.settle:]))
-        self._block += 1
-        self._begin_block()
+            self._block += 1
+            self._begin_block()
+            if self._clear_winner():
+                self._block = len(self.ORDER)
         if not self.trying:
             self._pending = self._decide()
 
@@ -219,9 +230,20 @@ class Chooser:
         one = self._times[1]
         if not one:
             return False
+        one, times = statistics.median(one), self._block_times
         # The whole block so far against `abort` times as many one-thread steps: the first
         # steps after a switch may be slow, but not that slow.
-        return sum(self._block_times) > self.abort * statistics.median(one) * (len(self._block_times) + 1)
+        if sum(times) > self.abort * one * (len(times) + 1):
+            return True
+        settled = times[self.settle:]
+        return bool(settled) and statistics.median(settled) > self.slower * one
+
+    def _clear_winner(self) -> bool:
+        one, many = self._times[1], self._times[self.candidates[1]]
+        if not one or not many:
+            return False
+        a, b = statistics.median(one), statistics.median(many)
+        return min(a, b) < self.clear * max(a, b)
 
     def _decide(self) -> int | None:
         one = statistics.median(self._times[1]) if self._times[1] else None

@@ -89,13 +89,42 @@ def test_a_far_slower_count_is_dropped_after_a_step_or_two():
     assert "stopped early" in c.why()
 
 
+def test_a_count_twice_as_slow_is_dropped_once_its_first_steps_settle():
+    # A busy machine where N threads cost twice one thread's step: not slow enough for the
+    # abort rule, so it runs its settling steps, then one measured step decides.
+    clock = FakeClock()
+    c = Chooser(2, clock=clock, settle=2, measure=6)
+    used = drive(c, clock, steady(1.0, 2.0), 100)
+    assert c.chosen == 1 and used.count(2) == 3 and c.trials == 1
+    assert used[:8] == [1] * 8 and used[8:11] == [2] * 3 and "stopped early" in c.why()
+
+
+def test_a_clear_winner_is_decided_after_one_block_each():
+    clock = FakeClock()
+    c = Chooser(2, clock=clock, settle=2, measure=6)
+    used = drive(c, clock, steady(1.0, 0.6), 60)
+    assert c.trials == 1 and c.figures == pytest.approx({1: 1.0, 2: 0.6})
+    assert used[:8] == [1] * 8 and used[8:] == [2] * 52  # 8 steps at one thread, then never again
+
+
+def test_a_close_call_gets_every_block():
+    clock = FakeClock()
+    c = Chooser(2, clock=clock, settle=2, measure=6)
+    used = drive(c, clock, steady(1.0, 0.9), 60)
+    assert used[:48] == [1] * 8 + [2] * 16 + [1] * 16 + [2] * 8  # the order 1, N, N, 1, 1, N
+    assert c.chosen == 2 and used[48:] == [2] * 12
+
+
 def test_checks_again_later_and_follows_a_machine_that_became_busy():
     clock = FakeClock()
     c = Chooser(2, clock=clock, first_run=50)
     busy_from = 400
-    used = drive(c, clock, lambda n, since, i: 1.0 if n == 1 else (0.5 if i < busy_from else 5.0), 800)
-    assert used[busy_from - 10:busy_from] == [2] * 10  # chosen while idle
-    assert c.chosen == 1 and used[-50:] == [1] * 50  # and given up once the machine got busy
+    machine = Machine(c, clock, lambda n, since, i: 1.0 if n == 1 else (0.5 if i < busy_from else 5.0))
+    used = machine.run(busy_from)
+    assert c.chosen == 2 and used[-50:].count(2) >= 42  # chosen while idle (a re-check's block aside)
+    used = machine.run(400)
+    # and given up once the machine got busy: a re-check now costs one step at 2 threads
+    assert c.chosen == 1 and used[-50:].count(2) <= 1 and used[-8:] == [1] * 8
     assert c.trials >= 3
 
 
