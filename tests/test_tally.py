@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import backends.numpy_tally as numpy_tally
+from backends import numpy_tally
 from mlp_backends import MLP, get_backend, nn, optim, train
 from conftest import tolerance
 
@@ -56,7 +56,7 @@ def test_tallied_training_agrees_with_the_compiled_step(blobs, opt, activation, 
 
 
 @pytest.mark.parametrize("rows", [16, 40, 1 << 20])  # a block per batch, per two batches, one an epoch
-@pytest.mark.parametrize("batching", [dict(shuffle=True), dict(shuffle=False), dict(batch_size=None, shuffle=False)])
+@pytest.mark.parametrize("batching", [{"shuffle": True}, {"shuffle": False}, {"batch_size": None, "shuffle": False}])
 def test_tallied_figures_do_not_depend_on_how_often_the_buffer_fills(blobs, rows, batching, monkeypatch):
     monkeypatch.setattr(numpy_tally, "ROWS", rows)
     X, y = blobs
@@ -100,7 +100,7 @@ def test_a_batch_that_overflows_is_skipped_and_the_epoch_diverges(blobs, monkeyp
         np.testing.assert_allclose(g, w, **tolerance("float32"))
 
 
-@pytest.mark.parametrize("settings", [dict(l2=0.01), dict(output="logistic"), dict(weighted=True)])
+@pytest.mark.parametrize("settings", [{"l2": 0.01}, {"output": "logistic"}, {"weighted": True}])
 def test_only_plain_softmax_steps_are_tallied(settings):
     be = get_backend("numpy")
     assert hasattr(be.compile(train.make_step(be.xp, optim.SGD(0.1), "relu", 0.0)), "tally")
