@@ -180,6 +180,30 @@ class MLP:
         for lo, hi in blocks if len(source) else [(0, 0)]:
             yield source.read(np.arange(lo, hi), np.dtype(self.dtype)), (None if y is None else y[lo:hi])
 
+    def _host_blocks(self, X, y=None):
+        """Row ranges of a large in-memory NumPy X, or None to take X whole.
+
+        Scoring every row at once builds each layer's activations (and BLAS's
+        work buffers) for all of them, which on MNIST-sized data outgrows the
+        data itself; blocks whose rows and activations take about
+        `train.EVAL_BLOCK_BYTES` bound that. X is checked whole first (a block
+        at a time), so an error names the row in X rather than in a block; a y
+        of another length takes the whole path, which names the mismatch.
+        """
+        if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == self.sizes[0]):
+            return None
+        # A row's share: its input, and the three arrays each later layer makes (z, z + b, activation).
+        row_bytes = (self.sizes[0] + 3 * sum(self.sizes[1:])) * np.dtype(self.dtype).itemsize
+        blocks = list(chunks.row_blocks(len(X), row_bytes, train.EVAL_BLOCK_BYTES))
+        if len(blocks) < 2 or (y is not None and (np.ndim(y) == 0 or len(y) != len(X))):
+            return None
+        validation.check_finite(X, self.dtype)
+        return blocks
+
+    def _sliceable(self, y):
+        """y as something sliced by position: pandas and lists become NumPy."""
+        return y if isinstance(y, np.ndarray) or self.backend.owns(y) else np.asarray(y)
+
     def _check_shape(self, shape) -> None:
         validation.check_shape(shape, self.sizes[0])
 
@@ -217,6 +241,8 @@ class MLP:
             return placed.predict_proba(self, self._prep.scale_array(X))
         if outofcore.wants_stream(X):
             return np.concatenate([self.predict_proba(Xb) for Xb, _ in self._in_blocks(X)])
+        if blocks := self._host_blocks(X):
+            return np.concatenate([self.predict_proba(X[lo:hi]) for lo, hi in blocks])
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(nn.softmax(self.backend.xp, logits))
@@ -232,6 +258,8 @@ class MLP:
             return indices.map_blocks(self._prep.labels, dtype=self._prep.classes.dtype)
         if outofcore.wants_stream(X):
             return np.concatenate([self.predict(Xb) for Xb, _ in self._in_blocks(X)])
+        if blocks := self._host_blocks(X):
+            return np.concatenate([self.predict(X[lo:hi]) for lo, hi in blocks])
         X, back = self._input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         indices = back(self.backend.xp.argmax(logits, axis=1))
@@ -246,6 +274,9 @@ class MLP:
             return placed.score(self, self._prep.scale_array(X), self._placed_labels(y))
         if outofcore.wants_stream(X):
             return sum(self.score(Xb, yb) * len(Xb) for Xb, yb in self._in_blocks(X, y)) / max(len(X), 1)
+        if blocks := self._host_blocks(X, y):  # hits counted exactly, as whole numbers
+            y = self._sliceable(y)
+            return sum(round(self.score(X[lo:hi], y[lo:hi]) * (hi - lo)) for lo, hi in blocks) / len(X)
         Xd, _ = self._input(X)
         Y = self._targets(y, Xd.shape[0])
         xp = self.backend.xp
@@ -258,6 +289,9 @@ class MLP:
         """Mean cross-entropy (+ L2, as in training) on (X, y); y as labels or one-hot."""
         if outofcore.wants_stream(X):
             return sum(self.loss(Xb, yb) * len(Xb) for Xb, yb in self._in_blocks(X, y)) / max(len(X), 1)
+        if blocks := self._host_blocks(X, y):  # each block's mean carries the L2 term once: so does their mean
+            y = self._sliceable(y)
+            return sum(self.loss(X[lo:hi], y[lo:hi]) * (hi - lo) for lo, hi in blocks) / len(X)
         Xd, _ = self._input(X)
         loss, _ = train.evaluate(self.backend.xp, self, Xd, self._targets(y, Xd.shape[0]))
         return float(loss)

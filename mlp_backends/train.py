@@ -27,7 +27,7 @@ from .errors import InputError
 from .outofcore import RowSource
 from .validation import check_params
 
-EVAL_BLOCK_BYTES = 32 << 20  # host rows scored at a time when the data are read from disk
+EVAL_BLOCK_BYTES = 32 << 20  # rows scored at a time from a file on disk or a large host array
 
 
 class Callback(Protocol):

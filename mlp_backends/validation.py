@@ -31,7 +31,6 @@ from . import chunks, nn
 from .errors import DeviceMemoryError, InputError, InputTypeError, one_line
 
 DTYPES = ("float32", "float64")
-ROWS_PER_BLOCK = 1 << 16  # check_finite's block: 64k rows, a few MB for most widths
 
 
 # -- parameter rules ------------------------------------------------------------------
@@ -230,7 +229,7 @@ def check_shape(shape, n_features: int | None, name: str = "X") -> None:
             f"pass data with {n_features} columns (the ones it was trained on)")
 
 
-def check_finite(X, dtype: str, name: str = "X", rows_per_block: int = ROWS_PER_BLOCK) -> None:
+def check_finite(X, dtype: str, name: str = "X", rows_per_block: int | None = None) -> None:
     """Raise unless every value of X (2-D) is finite once cast to `dtype`.
 
     Reads X block by block (a memory-mapped array stays on disk but for one
@@ -239,6 +238,8 @@ def check_finite(X, dtype: str, name: str = "X", rows_per_block: int = ROWS_PER_
     value infinite.
     """
     X2 = X.reshape(X.shape[0], -1) if X.ndim != 2 else X
+    if rows_per_block is None:  # blocks of chunks.CHUNK_BYTES as float64, whatever the width
+        rows_per_block = max(1, chunks.CHUNK_BYTES // (8 * max(1, X2.shape[1])))
     for lo in range(0, X2.shape[0], rows_per_block):
         block = np.asarray(X2[lo:lo + rows_per_block])
         with np.errstate(over="ignore", invalid="ignore"):
