@@ -69,3 +69,20 @@ def test_scoring_holds_one_block_of_activations(monkeypatch):
     monkeypatch.setattr(train, "EVAL_BLOCK_BYTES", 4 << 20)
     blocked = _traced_peak_mb(lambda: (model.score(X, y), model.loss(X, y), model.predict(X)))
     assert whole > 40 and blocked < 12, f"scoring's temporaries: {whole:.1f} MB whole, {blocked:.1f} MB in blocks"
+
+
+def test_blocks_apply_the_saved_standardization_and_classes(monkeypatch):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(250, 4)) * [1.0, 10.0, 100.0, 0.1] + [0.0, 5.0, -50.0, 2.0]
+    X_before = X.copy()
+    labels = np.array(["a", "b", "c"])[rng.integers(0, 3, 250)]
+    model = MLP(4, 8, 3, backend="numpy", dtype="float64", seed=0)
+    model.extra = {"classes": ["a", "b", "c"],
+                   "standardization": {"mean": X.mean(axis=0).tolist(), "scale": X.std(axis=0).tolist()}}
+    whole = _figures(model, X, list(labels))
+    monkeypatch.setattr(train, "EVAL_BLOCK_BYTES", 40 * (4 + 3 * (8 + 3)) * 8)  # blocks of 40 rows
+    blocked = _figures(model, X, list(labels))
+    np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-12)
+    assert blocked[1].tolist() == whole[1].tolist() and set(whole[1]) <= {"a", "b", "c"}
+    assert blocked[2] == whole[2] and blocked[3] == pytest.approx(whole[3], rel=1e-12)
+    np.testing.assert_array_equal(X, X_before)  # the caller's rows are scaled in copies, never in place
