@@ -100,11 +100,11 @@ class RowSource:
         for s in np.unique(shard).tolist():
             take = np.flatnonzero(shard == s)
             local = sorted_rows[take] - self.offsets[s]
-            if local[-1] - local[0] + 1 == len(local):  # one run: a slice reads it straight through
-                block = self.maps[s][local[0]:local[-1] + 1]
-            else:
-                block = self.maps[s][local]
-            out[ascending[take]] = block
+            # Each run of consecutive rows is copied from a slice of the map straight into `out`:
+            # a fancy read of the map would first make a copy of all the rows it reads.
+            starts = np.flatnonzero(np.diff(local) != 1) + 1
+            for a, b in zip([0, *starts.tolist()], [*starts.tolist(), len(local)]):
+                out[ascending[take[a:b]]] = self.maps[s][local[a]:local[b - 1] + 1]
         if self.transform is not None:
             self.transform.transform_inplace(out)
         return out
@@ -146,8 +146,13 @@ class RowSource:
         for lo in range(start, len(order), per_buffer):
             window = order[lo:lo + per_buffer]
             data = self.read(window, dtype)  # row i of data is position window[i]
-            for b in range(max(first * batch - lo, 0), len(window), batch):
-                yield data[b:b + batch], window[b:b + batch]
+            offsets = range(max(first * batch - lo, 0), len(window), batch)
+            for b in offsets:
+                # The buffer's last batch goes out as a copy: a view would keep the whole buffer
+                # alive while the next one is read, two buffers at once.
+                rows = data[b:b + batch]
+                yield (rows.copy() if b == offsets[-1] else rows), window[b:b + batch]
+            data = rows = None
 
 
 def wants_stream(X) -> bool:

@@ -118,6 +118,33 @@ def test_fit_on_a_map_does_not_copy_the_data(tmp_path, monkeypatch):
     assert grown < 28, f"anonymous memory grew by {grown:.0f} MB for 40 MB of data on disk"
 
 
+def test_an_epoch_holds_one_buffer_at_a_time(tmp_path, monkeypatch):
+    """Reading a buffer makes no copy of the rows besides the buffer, and a consumer that keeps
+    the last batch (as the training loop does) does not keep the previous buffer alive."""
+    import tracemalloc
+
+    monkeypatch.setattr(outofcore, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(outofcore, "BUFFER_BYTES", 1 << 20)
+    X = np.random.default_rng(0).standard_normal((20_000, 50), dtype=np.float32)  # 4 MB: 4 buffers
+    np.save(tmp_path / "X.npy", X)
+    source = outofcore.as_source(np.load(tmp_path / "X.npy", mmap_mode="r"))
+    order = source.order(np.random.default_rng(1), True, 32)
+    seen, last = [], None
+    next(source.batches(order, 32))  # imports NumPy makes on first use are not the buffers'
+    tracemalloc.start()
+    try:
+        for Xb, positions in source.batches(order, 32):
+            last = Xb  # noqa: F841 - held while the next batch is made, as a training step does
+            seen.append(positions[[0, -1]])
+            if len(seen) % 97 == 0:  # spot-check rows against the array
+                np.testing.assert_array_equal(Xb, X[positions])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(seen) == -(-20_000 // 32)
+    assert peak < 1.5 * (1 << 20), f"{peak / 2**20:.2f} MB held for 1 MB buffers"
+
+
 # -- the converter ----------------------------------------------------------------------
 def test_convert_a_csv_then_train_and_predict_from_the_folder(tmp_path, capsys):
     rows = ["a,b,c,label"] + [f"{i % 7},{i % 5 * 0.5},{i % 3},{['x', 'y'][i % 2]}" for i in range(200)]
