@@ -193,11 +193,90 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
         f.write(array.tobytes())
 
 
-def measure(name: str, path: Path, repeats: int) -> dict | None:
+# -- a memory cap: a cgroup of our own, under the one this process runs in -------------
+def _own_memory_cgroup() -> tuple[Path, str] | None:
+    """(folder, "v1" or "v2") of this process's memory cgroup where it can hold a child."""
+    try:
+        lines = open("/proc/self/cgroup").read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        number, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            folder = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            if (folder / "memory.limit_in_bytes").exists() and os.access(folder, os.W_OK):
+                return folder, "v1"
+        if number == "0":
+            for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+                folder = root / path.lstrip("/")
+                controls = folder / "cgroup.subtree_control"
+                if controls.exists() and "memory" in controls.read_text().split() and os.access(folder, os.W_OK):
+                    return folder, "v2"
+    return None
+
+
+class MemoryCap:
+    """A child cgroup limited to `cap_mb` (memory-mapped pages that were read count against
+    it and are dropped to stay under it; anonymous memory cannot be, so a process that
+    needs more is killed). Removed on exit."""
+
+    def __init__(self, cap_mb: int):
+        found = _own_memory_cgroup()
+        if found is None:
+            raise SystemExit("--memory-cap needs a writable memory cgroup (cgroup v1's memory controller, or "
+                             "v2 with memory delegated); none here: drop --memory-cap")
+        parent, self.version = found
+        self.folder = parent / f"mlp_backends_data_bench_{os.getpid()}"
+        self.folder.mkdir()
+        limit = str(cap_mb << 20)
+        if self.version == "v1":
+            (self.folder / "memory.limit_in_bytes").write_text(limit)
+        else:
+            (self.folder / "memory.max").write_text(limit)
+            (self.folder / "memory.swap.max").write_text("0")
+
+    def enter(self) -> None:
+        """Move the calling process in (a child, between fork and exec)."""
+        (self.folder / "cgroup.procs").write_text(str(os.getpid()))
+
+    def figures(self) -> dict:
+        """Peak charge (resident pages, mapped file pages included) and how often the cap was hit."""
+        read = lambda name: (self.folder / name).read_text()  # noqa: E731
+        if self.version == "v1":
+            return {"cap_peak_mb": int(read("memory.max_usage_in_bytes")) / 2**20,
+                    "cap_hits": int(read("memory.failcnt"))}
+        events = dict(line.split() for line in read("memory.events").splitlines())
+        peak = int(read("memory.peak")) / 2**20 if (self.folder / "memory.peak").exists() else float("nan")
+        return {"cap_peak_mb": peak, "cap_hits": int(events.get("max", 0))}
+
+    def close(self) -> None:
+        try:
+            self.folder.rmdir()
+        except OSError:
+            pass
+
+
+def _drop_from_page_cache(folder: Path) -> None:
+    """Evict the folder's files from the page cache (written just now, their pages are charged
+    to this process's cgroup): the capped run then reads, and is charged for, every page."""
+    for path in folder.iterdir():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def measure(name: str, path: Path, repeats: int, cap: MemoryCap | None = None) -> dict | None:
     runs = []
     for _ in range(repeats):
         out = subprocess.run([sys.executable, __file__, "--child", name, str(path)], capture_output=True,
-                             text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                             text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             preexec_fn=cap.enter if cap else None)
+        if cap is not None and out.returncode < 0:
+            raise RuntimeError(f"{name} was killed (signal {-out.returncode}) under the memory cap: "
+                               f"{cap.figures()}; {out.stderr.strip()[-400:]}")
         if out.returncode != 0:
             if "ModuleNotFoundError" in out.stderr or "ImportError" in out.stderr:
                 return None  # a competitor that is not installed
@@ -206,6 +285,8 @@ def measure(name: str, path: Path, repeats: int) -> dict | None:
         for line in out.stdout.strip().splitlines():
             if line.startswith("{"):
                 run.update(json.loads(line))
+        if cap is not None:
+            run.update(cap.figures())
         runs.append(run)
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
@@ -220,11 +301,16 @@ def main(argv=None) -> int:
     p.add_argument("--disk-gb", type=float, default=0, metavar="GB",
                    help="also train one epoch from a folder of .npy files of this size on disk "
                         "(X.npy, float32), reporting its peak anonymous memory (RssAnon)")
+    p.add_argument("--memory-cap", type=int, metavar="MB",
+                   help="run the --disk-gb epoch in a cgroup limited to this much memory (resident pages, "
+                        "mapped file pages included): data larger than the memory it may use")
     p.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
+    if args.memory_cap and not args.disk_gb:
+        p.error("--memory-cap caps the --disk-gb epoch; add --disk-gb GB")
     files = write_files(args.dir, args.rows)
     float32_mb = args.rows * D * 4 / 2**20
     sizes = {fmt: sum(f.stat().st_size for f in ([path] if path.is_file() else path.iterdir())) / 2**20
@@ -245,12 +331,24 @@ def main(argv=None) -> int:
         big = args.dir / f"npy{rows}"
         if not big.exists():
             _write_npy_folder(big, rows)
-        r = measure("train: npy folder", big, 1)
+        cap = MemoryCap(args.memory_cap) if args.memory_cap else None
+        if cap is not None:
+            _drop_from_page_cache(big)
+        try:
+            r = measure("train: npy folder", big, 1, cap)
+        finally:
+            if cap is not None:
+                cap.close()
         r.update(format="npy", rows=rows, data_mb=rows * D * 4 / 2**20)
-        results[f"train: npy folder, {args.disk_gb:g} GB"] = r
-        print(f"one epoch from {rows} x {D} float32 on disk ({r['data_mb']:.0f} MB): {r['seconds']:.0f} s, "
+        capped = f", under a {args.memory_cap} MB cap" if cap else ""
+        results[f"train: npy folder, {args.disk_gb:g} GB{capped}"] = r
+        print(f"one epoch from {rows} x {D} float32 on disk ({r['data_mb']:.0f} MB){capped}: {r['seconds']:.0f} s, "
               f"peak anonymous memory {r['anon_peak_mb']:.0f} MB (the interpreter with its imports: "
               f"{r['base_anon_mb']:.0f} MB)")
+        if cap:
+            print(f"the cap's peak charge {r['cap_peak_mb']:.0f} MB (mapped pages included); cap reached "
+                  f"{r['cap_hits']} times" + (": pages already read were dropped to stay under it"
+                                             if r["cap_hits"] else ""))
     base = results.get("numpy.loadtxt", {}).get("seconds")
     print(f"{'reader':28s} {'format':6s} {'time s':>7s} {'x loadtxt':>9s} {'peak MB':>8s} {'x float32':>9s}")
     for name, r in results.items():
