@@ -293,6 +293,7 @@ def run(
     # A run that a callback stopped is over, also when resumed from its last checkpoint.
     last = at.epoch if history.stopped_early else epochs
     cpu = _thread_session(model, batch, threads)
+    zero = None
     with cpu, _StopOnSigint() as sigint, watch():
         for epoch in range(at.epoch, last):
             started = time.perf_counter()
@@ -305,8 +306,12 @@ def run(
                 order = backend.asarray(rng.permutation(n)) if shuffle else None
                 batches = _on_device(xp, X, Y, order, batch, first, whole, gather)
             # Device scalars from the start, so that the epoch's sums never leave the device.
-            loss_sum = backend.asarray(np.asarray(at.loss_sum if first else 0.0), model.dtype)
-            correct = backend.asarray(np.asarray(at.correct if first else 0.0), model.dtype)
+            if first:
+                loss_sum = backend.asarray(np.asarray(at.loss_sum), model.dtype)
+                correct = backend.asarray(np.asarray(at.correct), model.dtype)
+            else:  # one device zero for every epoch (the sums below make new arrays)
+                zero = backend.asarray(np.asarray(0.0), model.dtype) if zero is None else zero
+                loss_sum = correct = zero
             if tally is not None:
                 tally.reset()
             if whole_epoch is not None and stream is None and first == 0 and not whole:
