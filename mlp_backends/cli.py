@@ -249,6 +249,10 @@ def _cmd_train(args) -> int:
 
         require_matplotlib()  # before training, so a missing extra costs nothing
     data.check_source(args.data, args.target)
+    from .model import check_network_fits
+
+    check_network_fits([1, *s["hidden_size"], 2], s["dtype"],  # before the data are read: a lower bound
+                       what=f"--hidden {' '.join(map(str, s['hidden_size']))} alone")
     if args.resume and args.checkpoint and Path(args.resume) != Path(args.checkpoint):
         raise InputError("--resume DIR already saves its checkpoints in DIR; drop --checkpoint or name the same folder")
     checkpoint = args.resume or args.checkpoint

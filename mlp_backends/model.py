@@ -51,6 +51,18 @@ def init_params(sizes: Sequence[int], init: str, activation: str, seed: int | No
     return params
 
 
+def check_network_fits(sizes: Sequence[int], dtype: str, on_host: bool = True, what: str | None = None) -> None:
+    """Refuse, before drawing them, parameters that cannot fit in host memory: they are
+    drawn as float64 on the host (plus one layer's temporary), then copied to the device
+    (the host itself when `on_host`). The CLI asks this with the smallest input and
+    output before it reads any data, so that a huge --hidden costs nothing."""
+    count = validation.parameter_count(sizes)
+    largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    device = count * np.dtype(dtype).itemsize if on_host else 0
+    what = what or f"a network of sizes {list(sizes)}"
+    validation.check_memory(8 * (count + largest) + device, f"{what} ({count:,} parameters)", "use smaller layers")
+
+
 def _hidden_sizes(hidden_size) -> tuple[int, ...]:
     """hidden_size as a tuple of layer widths: one whole number, or a sequence of them."""
     if isinstance(hidden_size, (numbers.Integral, str, bytes)) or not hasattr(hidden_size, "__iter__"):
@@ -121,15 +133,7 @@ class MLP:
         return self._prep.classes
 
     def _check_fits(self) -> None:
-        """Refuse, before drawing them, parameters that cannot fit in host memory: they are
-        drawn as float64 on the host (plus one layer's temporary), then copied to the device."""
-        count = validation.parameter_count(self.sizes)
-        largest = max(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
-        device = 0 if self.backend.is_gpu else count * np.dtype(self.dtype).itemsize
-        validation.check_memory(
-            8 * (count + largest) + device,
-            f"a network of sizes {list(self.sizes)} ({count:,} parameters)",
-            "use smaller layers")
+        check_network_fits(self.sizes, self.dtype, on_host=not self.backend.is_gpu)
 
     # -- moving arrays in and out ------------------------------------------
     def _input(self, X):

@@ -243,6 +243,9 @@ CASES = {
     # -- memory: refused with the sizes before allocating ----------------------------------
     "huge hidden layer": Case(lambda f: MLP(3, 10**12, 2, backend="numpy"), DeviceMemoryError,
                               lambda f: _train(f["good"], "--hidden", str(10**12)), "of memory available"),
+    # Refused before the data are read: a bad data file would be the error otherwise.
+    "huge hidden layer before the data": Case(None, None, lambda f: _train(f["bomb"], "--hidden", str(10**12)),
+                                              "--hidden 1000000000000 alone (4,000,000,000,002 parameters) needs"),
     "synthetic beyond memory": Case(lambda f: data.read("synthetic:n=1000000000000"), DeviceMemoryError,
                                     lambda f: _train("synthetic:n=1000000000000"), "synthetic data of"),
 }
