@@ -39,6 +39,7 @@ import math
 import os
 import sys
 import time
+import warnings
 import weakref
 from typing import NamedTuple
 
@@ -439,12 +440,24 @@ class _Run:
         # Block shuffles are seeded by (seed, epoch, block): the same on any cluster.
         block_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
         at = Progress(opt_state=optimizer.init(xp, model.params), rng_state={"block_seed": block_seed})
-        if resume and checkpoint is not None and checkpoint.exists():
+        if checkpoint is not None:  # resuming refuses other data, or another validation split
+            checkpoint.settings["data"] = self._fingerprint(xs, ys, rows, validation)
+        resumed = resume and checkpoint is not None and checkpoint.exists()
+        if resumed:
             at = checkpoint.load(model)  # the parameters, the optimizer state, where to go on
         state, t, block_seed = at.opt_state, at.step, at.rng_state["block_seed"]
+        if resumed and at.rng_state.get("blocks", rows) != rows:
+            warnings.warn(f"the rows are cut into {len(rows)} blocks, the checkpointed run's into "
+                          f"{len(at.rng_state['blocks'])} (other block sizes or workers): sums add up in "
+                          "another order, so the resumed run equals an uninterrupted one to rounding, "
+                          "not bit for bit", RuntimeWarning, stacklevel=2)
+        place = {"block_seed": block_seed, "blocks": rows}  # what a resume must match
         history = train.History.from_dict(at.history)
         train.begin_training(model, self.callbacks)
-        for epoch in range(at.epoch, epochs):
+        if resumed:  # early stopping's best value, counter and best parameters go on as they were
+            train.restore_callbacks(model, self.callbacks, at.callbacks)
+        # A run that a callback stopped is over, also when resumed from its last checkpoint.
+        for epoch in range(at.epoch, at.epoch if history.stopped_early else epochs):
             started = time.perf_counter()
             before = model.params
             try:
@@ -454,8 +467,9 @@ class _Run:
                     total, steps = self._local_sgd(xs, ys, rows, n, state, t, batch_size, shuffle,
                                                    [block_seed, epoch], f"epoch {epoch + 1}")
             except KeyboardInterrupt:  # Ctrl-C while the cluster computes: the epoch is dropped
-                train.interrupted(model, checkpoint, Progress(epoch, 0, t, {"block_seed": block_seed},
-                                                             history=history.as_dict(), opt_state=state))
+                train.interrupted(model, checkpoint, Progress(
+                    epoch, 0, t, place, history=history.as_dict(), opt_state=state,
+                    callbacks=train.callback_states(model, self.callbacks)))
             loss = total.loss
             if full:
                 grads = total.arrays
@@ -482,8 +496,9 @@ class _Run:
             model._opt_state, model._step = state, t
             stop = train.end_epoch(model, logs, self.callbacks, history)
             if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == epochs or stop):
-                checkpoint.save(model, Progress(epoch + 1, 0, t, {"block_seed": block_seed},
-                                                history=history.as_dict(), opt_state=state))
+                checkpoint.save(model, Progress(epoch + 1, 0, t, place,
+                                                history=history.as_dict(), opt_state=state,
+                                                callbacks=train.callback_states(model, self.callbacks)))
             if stop:
                 break
         train.end_training(model, self.callbacks, history)
@@ -497,6 +512,19 @@ class _Run:
             raise InputError("validation_data must be a pair (X_val, y_val)")
         return tuple(self.trainer.wait(self.client, self.client.compute(a), "reading validation_data")
                      if self.trainer.holds(a) else a for a in data)
+
+    def _fingerprint(self, xs, ys, rows, validation) -> str:
+        """The data's fingerprint, computed where the blocks are (only a number per block
+        travels) and independent of how the rows are cut into blocks; the validation
+        data, on the driver, are hashed there."""
+        import dask
+
+        starts = np.cumsum([0, *rows[:-1]]).tolist()
+        parts = [dask.delayed(_block_digest, pure=True)(xb, yb, lo) for xb, yb, lo in zip(xs, ys, starts)]
+        total = self.trainer.wait(self.client, self.client.compute(dask.delayed(_sum_digests)(parts)),
+                                  "fingerprinting the data")
+        host = train.fingerprint(self.model.backend, *validation) if validation is not None else ""
+        return f"{sum(rows)}x{self.model.sizes[0]}:{total:016x}{host}"
 
     def _full_batch(self, xs, ys, n, doing) -> Part:
         import dask
@@ -578,6 +606,25 @@ def _row_blocks(client, model, X, y):
                          for xb, yb in zip(xs, y.to_delayed().ravel().tolist())])
     # The caller holds X and ys: persisted blocks live only as long as their references.
     return X, ys, xs, ys, list(X.chunks[0])
+
+
+def _block_digest(xb, yb, lo: int) -> int:
+    """sum over the block's rows i of h(row i) * P**(lo + i), mod 2**64, where h hashes a
+    row's bit patterns (and its label's) by powers of Q: blocks' digests add up to the same
+    number however the rows are cut into blocks, and any changed value or order changes it."""
+    P, Q, M = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 2**64
+    with np.errstate(over="ignore"):
+        x, y = np.ascontiguousarray(xb), np.ascontiguousarray(yb)
+        cols = np.concatenate([x.reshape(len(x), -1).view(f"u{x.itemsize}").astype(np.uint64),
+                               y.reshape(len(y), -1).view(f"u{y.itemsize}").astype(np.uint64)], axis=1)
+        qs = np.cumprod(np.full(cols.shape[1], Q, dtype=np.uint64))
+        h = (cols * qs).sum(axis=1, dtype=np.uint64) + np.uint64(cols.shape[1])
+        ps = np.cumprod(np.full(len(h), P, dtype=np.uint64)) * np.uint64(pow(P, lo, M))
+        return int((h * ps).sum(dtype=np.uint64))
+
+
+def _sum_digests(digests) -> int:
+    return sum(digests) % 2**64
 
 
 def _beside(xb, yb):

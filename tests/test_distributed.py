@@ -24,7 +24,7 @@ da = pytest.importorskip("dask.array")
 import dask  # noqa: E402
 import dask.system  # noqa: E402
 
-from mlp_backends import BackendError, DivergedError, InputError, MLP, get_backend, list_backends  # noqa: E402
+from mlp_backends import BackendError, DivergedError, EarlyStopping, InputError, MLP, get_backend, list_backends  # noqa: E402
 
 if not any(i.name == "dask" for i in list_backends()):  # e.g. a venv installed before the entry point
     pytest.skip("the dask backend is not registered here; reinstall: pip install -e '.[dask]'",
@@ -493,3 +493,33 @@ def test_a_model_with_saved_preprocessing_applies_it_where_the_rows_are(spec, di
     assert remote.predict(X).compute().tolist() == local.predict(raw).tolist()
     assert remote.score(X, y) == pytest.approx(local.score(raw, labels), abs=1e-12)
     assert local.score(raw, labels) > 0.5  # the raw rows were scaled back: far above chance
+
+
+def test_resume_on_the_cluster_keeps_early_stopping_and_refuses_other_data(spec, digits, tmp_path):
+    """Early stopping's best value, counter and best parameters survive a resume bit for bit;
+    a checkpoint made with other data is refused, the same data cut into other blocks is not."""
+    X, y = digits.X_train, digits.y_train
+
+    def run(epochs, folder, resume=False, rows=X, chunks=None):
+        m = MLP(64, 16, 10, "relu", backend=spec, dtype="float64", seed=2)
+        data = rows if chunks is None else da.from_array(rows, chunks=(chunks, 64))
+        m.fit(data, y, epochs=epochs, batch_size=None, optimizer="adam", learning_rate=0.05,
+              checkpoint=str(tmp_path / folder), resume=resume, validation_data=(X[:200], y[:200]),
+              callbacks=[EarlyStopping(patience=2, monitor="val_loss", min_delta=0.5)])
+        return m
+
+    whole = run(12, "whole")
+    assert len(whole.history) == 6  # the large min_delta stops it after epoch 6, restoring epoch 4
+    run(5, "parts")  # after the best epoch (4) and one that did not improve: the state decides
+    resumed = run(12, "parts", resume=True)
+    assert resumed.history.loss == whole.history.loss and resumed.history.stopped_early == whole.history.stopped_early
+    for a, b in zip(resumed.get_params(), whole.get_params()):
+        np.testing.assert_array_equal(a, b)
+    run(3, "blocks")
+    with pytest.warns(RuntimeWarning, match="equals an uninterrupted one to rounding, not bit for bit"):
+        reblocked = run(12, "blocks", resume=True, chunks=250)  # the same rows, cut otherwise
+    np.testing.assert_allclose(reblocked.history.loss, whole.history.loss, rtol=1e-12)
+    other = X.copy()
+    other[5, 7] += 1.0
+    with pytest.raises(InputError, match="the data differ from those the checkpoint"):
+        run(12, "parts", resume=True, rows=other)
