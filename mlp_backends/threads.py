@@ -149,7 +149,7 @@ class Chooser:
 
     ORDER = (0, 1, 1, 0, 0, 1)  # candidate index per block: drift hits both alike
 
-    def __init__(self, most: int, clock: Callable[[], float] = time.perf_counter, settle: int = 2,
+    def __init__(self, most: int, clock: Callable[[], float] = time.perf_counter, settle: int = 1,
                  measure: int = 6, margin: float = 0.05, abort: float = 2.0, slower: float = 1.25,
                  clear: float = 0.8, first_run: int = 200, longest_run: int = 100_000):
         self.candidates = (1, most)
