@@ -11,8 +11,9 @@ buffer is full and when the epoch ends. The epoch's figures are the same
 numbers summed in another order (equal to rounding).
 
 The update is the compiled step's, in place (backends/numpy_inplace.py),
-with the same kernels and formulas, so the parameters are bit-identical to
-the compiled step's. A bad batch still changes nothing: it is judged by
+with the same kernels; the output delta comes from the softmax rather than
+from exp(log-softmax), and plain SGD's rate is folded into it, so the
+parameters agree with the compiled step's to rounding. A bad batch still changes nothing: it is judged by
 NumPy's floating-point errors during the step (as the compiled step does),
 and by whether the output layer's bias gradient is finite (one call, where the
 compiled step reads its loss: NaN in any logit reaches it), and the block's
@@ -29,7 +30,7 @@ import math
 import numpy as np
 
 from backends.numpy_inplace import constant
-from mlp_backends import nn
+from mlp_backends import nn, optim
 
 #: Rows of logits and targets kept before their loss and hits are summed (80 bytes a row at 10 classes).
 ROWS = 8192
@@ -50,6 +51,10 @@ class Tally:
     def __init__(self, config: dict, update, batch: int):
         self.xp, self.kern, self.activation = config["xp"], config["kern"], config["activation"]
         self.update = update  # numpy_inplace.InPlaceUpdate: its error notes and in-place optimizer
+        # Plain SGD: the rate goes into the output delta (m / rate in place of m), so that every
+        # gradient comes out as lr * g and the step skips a pass over each parameter.
+        opt = config["optimizer"]
+        self.sgd_rate = opt.learning_rate if type(opt) is optim.SGD and opt.learning_rate > 0 else None
         self.rows = max(batch, ROWS // batch * batch)
         self._logits = self._targets = None
         self._gathered = None
@@ -99,9 +104,12 @@ class Tally:
         logits = np.matmul(h, params[-2], out=self._logits[lo:lo + m])
         np.add(logits, params[-1], out=logits)
         self.filled = lo + m
-        grads = nn.backward(self.xp, params, inputs, _softmax_delta(logits, Yb, m), self.activation, self.kern)
+        rate = self.sgd_rate
+        delta = _softmax_delta(logits, Yb, m if rate is None else m / rate)
+        grads = nn.backward(self.xp, params, inputs, delta, self.activation, self.kern)
         optimizer = update._in_place
-        optimizer.scale_gradients(grads)
+        if rate is None:
+            optimizer.scale_gradients(grads)
         if update.errors or not math.isfinite(np.add.reduce(grads[-1])):
             self.bad = True  # the batch is skipped; its block's loss becomes NaN
         else:
@@ -138,7 +146,7 @@ class Tally:
 
 def _softmax_delta(logits, Y, m):
     """(softmax(logits) - Y) / m, as nn.softmax and nn.softmax_delta compute it, in a new array:
-    no log-softmax here, where the loss is not needed."""
+    no log-softmax here, where the loss is not needed. m may be any positive number."""
     e = np.subtract(logits, np.maximum.reduce(logits, axis=1, keepdims=True))
     np.exp(e, out=e)
     np.divide(e, np.add.reduce(e, axis=1, keepdims=True), out=e)
