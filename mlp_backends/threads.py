@@ -151,7 +151,7 @@ class Chooser:
 
     def __init__(self, most: int, clock: Callable[[], float] = time.perf_counter, settle: int = 1,
                  measure: int = 6, margin: float = 0.05, abort: float = 2.0, slower: float = 1.25,
-                 clear: float = 0.8, first_run: int = 200, longest_run: int = 100_000):
+                 clear: float = 0.8, first_run: int = 400, longest_run: int = 100_000):
         self.candidates = (1, most)
         self.clock, self.settle, self.measure = clock, settle, measure
         # margin: N must beat one thread by this fraction. abort: N's block so far over this many
