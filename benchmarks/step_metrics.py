@@ -7,9 +7,12 @@ thread; so a machine shared with other work does not blur the comparison),
 one epoch of `small` (64-32-10 sigmoid, batch 32, SGD) per round:
 
 - the article's hand-written step (gathers, forward, backward, update; no loss);
-- the library's NumPy step as `fit` runs it (train.run, the compiled step:
-  loss from the log-softmax, hits from two argmaxes over logits and one-hot rows);
-- that step in a bare loop (the epoch loop without train.run's bookkeeping);
+- the library's NumPy step as `fit` runs it (train.run for one epoch, its
+  setup included: the tallied step of backends/numpy_tally.py, which keeps
+  logits and targets and computes loss and hits once per block of batches);
+- the tallied step in a bare loop (the epoch loop without train.run's bookkeeping);
+- the compiled step in a bare loop (loss from the log-softmax and hits from two
+  argmaxes over logits and one-hot rows, every step);
 - the same step counting hits against integer labels gathered per batch
   (the labels kept on the device; one argmax fewer, one gather more);
 - the same step with no loss and no hits at all (the floor for metrics).
@@ -89,12 +92,25 @@ def main(argv: list[str] | None = None) -> int:
                     correct = correct + hits
         return epoch
 
+    tally = step.tally(w.batch)
+
+    def tallied():
+        nonlocal state
+        order = be.asarray(rng.permutation(w.n))
+        tally.reset()
+        with step.watch():
+            for t, lo in enumerate(range(0, w.n, w.batch), start=1):
+                Xb, Yb = tally.gather(X, Y, order[lo:lo + w.batch])
+                model.params, state, _, _ = tally.step(model.params, state, Xb, Yb, t)
+            tally.sums()
+
     entries = {
         "article's step (no loss)": lambda: article_epochs(X, np.eye(10, dtype=np.float32)[y], 1, w.batch,
                                                            w.learning_rate, rng),
         "library step as fit runs it": lambda: train.run(model, X, Y, optimizer=opt, epochs=1, batch_size=w.batch,
                                                           shuffle=True, seed=0, step=step, threads=1),
-        "its step in a bare loop": loop(lambda p, s, Xb, Yb, t, yb: step(p, s, Xb, Yb, t), False),
+        "tallied step in a bare loop": tallied,
+        "per-step loss and hits in a bare loop": loop(lambda p, s, Xb, Yb, t, yb: step(p, s, Xb, Yb, t), False),
         "hits against integer labels": loop(variant(step, "labels"), True),
         "no loss, no hits": loop(variant(step, "none"), False),
     }
