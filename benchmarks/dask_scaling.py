@@ -122,11 +122,13 @@ def main() -> None:
                         "cpu_per_epoch": statistics.mean(r["cpu_per_epoch"] for r in mine)})
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     base = results[0]["median"]
-    print(f"{'workers':>7}  {'epoch s (median)':>16}  {'speedup':>7}  {'rows/s':>10}  {'cores used':>10}  {'CPU s/epoch':>11}  "
+    print(f"{'workers':>7}  {'epoch s (median)':>16}  {'speedup':>7}  {'rows/s':>10}  {'cores used':>10}  "
+          f"{'CPU s/epoch':>11}  "
           f"{'peak cluster MiB':>16}  {'KB sent/epoch':>13}  worker died  loss first -> last")
     for r in results:
         print(f"{r['workers']:>7}  {r['median']:>16.2f}  {base / r['median']:>7.2f}  "
-              f"{args.rows / r['median']:>10.3g}  {r['cores']:>10.2f}  {r['cpu_per_epoch']:>11.2f}  {r['peak'] / 2**20:>16.0f}  "
+              f"{args.rows / r['median']:>10.3g}  {r['cores']:>10.2f}  {r['cpu_per_epoch']:>11.2f}  "
+              f"{r['peak'] / 2**20:>16.0f}  "
               f"{statistics.median(r['traffic']) / 1e3:>13.1f}  {str(r['died']):>11}  "
               f"{r['loss'][0]:.4f} -> {r['loss'][-1]:.4f}")
         print(f"         epochs (s): {', '.join(f'{t:.2f}' for t in r['times'])}")

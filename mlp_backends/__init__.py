@@ -7,8 +7,15 @@ libraries (CuPy, PyTorch, JAX, ...) load when a backend is first asked for.
 """
 
 from .backend import Backend, BackendInfo, Probe
-from .errors import (BackendError, ClusterError, DeviceMemoryError, InputError, InputTypeError, ModelFileError,
-                     UsageError)
+from .errors import (
+                     BackendError,
+                     ClusterError,
+                     DeviceMemoryError,
+                     InputError,
+                     InputTypeError,
+                     ModelFileError,
+                     UsageError,
+)
 from .model import MLP
 from .registry import get_backend, list_backends, use_backend
 from .train import DivergedError, EarlyStopping, History, TrainingInterrupted

@@ -91,7 +91,7 @@ class Checkpoint:
         for i, group in enumerate(progress.opt_state or ()):
             for j, array in enumerate(group):
                 arrays[f"opt{i}_{j}"] = model.backend.to_numpy(array)
-        for key, (state, extra) in progress.callbacks.items():
+        for key, (_state, extra) in progress.callbacks.items():
             arrays.update({f"cb_{key}_{j}": a for j, a in enumerate(extra)})
         meta = {
             "format": KIND, "format_version": VERSION,

@@ -231,8 +231,8 @@ def _train_settings(args) -> dict:
 
 def _cmd_train(args) -> int:
     from . import data
-    from .model import MLP
     from .checkpoint import Checkpoint
+    from .model import MLP
     from .train import EarlyStopping
 
     # Everything the options alone can tell is checked before the backend starts or data load.

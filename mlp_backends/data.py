@@ -68,7 +68,8 @@ class Standardizer:
     def _check(self, X) -> None:
         if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
             raise InputError(f"the data has shape {X.shape} but the model's standardization expects "
-                             f"{self.mean.shape[0]} features per row; pass data with the columns the model was trained on")
+                             f"{self.mean.shape[0]} features per row; "
+                             "pass data with the columns the model was trained on")
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Scaled copy of X; float32 stays float32 (a 60000 x 784 set is big enough already)."""

@@ -322,12 +322,14 @@ def _check_one_hot(host: np.ndarray) -> None:
         bad_cell = ~np.isfinite(rows) | (rows < 0)
     if bad_cell.any():
         i, j = (int(v) for v in np.argwhere(bad_cell)[0])
-        raise InputError(f"one-hot y must hold finite values of 0 or more; row {i}, column {j} holds {rows[i, j].item()!r}")
+        raise InputError(f"one-hot y must hold finite values of 0 or more; "
+                         f"row {i}, column {j} holds {rows[i, j].item()!r}")
     sums = rows.sum(axis=1)
     off = np.abs(sums - 1) > 1e-5 * max(1, rows.shape[1] ** 0.5)
     if off.any():
         i = int(np.argmax(off))
-        raise InputError(f"one-hot y rows must sum to 1 (one class each, or probabilities); row {i} sums to {sums[i]:g}")
+        raise InputError("one-hot y rows must sum to 1 (one class each, or probabilities); "
+                         f"row {i} sums to {sums[i]:g}")
 
 
 def class_labels(y, where: str = "y", first_row: int = 0, row: str = "row") -> np.ndarray:
@@ -494,7 +496,8 @@ def check_extra(extra, sizes) -> dict:
         if not isinstance(classes, list) or len(classes) != k:
             raise InputError(f"classes must be a list of {k} labels (one per output), got {_shown(classes)}")
         for i, c in enumerate(classes):
-            if isinstance(c, bool) or not isinstance(c, (str, int, float)) or (isinstance(c, float) and not math.isfinite(c)):
+            bad_float = isinstance(c, float) and not math.isfinite(c)
+            if isinstance(c, bool) or not isinstance(c, (str, int, float)) or bad_float:
                 raise InputError(f"classes[{i}] must be a finite number or a name, got {_shown(c)}")
         if len(set(classes)) != k:
             raise InputError("classes must be distinct")

@@ -235,7 +235,8 @@ def test_generated_npz_files(arrays, cut, capsys):
                                                   "--data", str(d / "d.npz")], capsys)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 10**10) | st.floats(allow_nan=False) | st.text(max_size=5),
+SCALARS = st.none() | st.booleans() | st.integers(-5, 10**10) | st.floats(allow_nan=False) | st.text(max_size=5)
+JSON = st.recursive(SCALARS,
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
                     max_leaves=6)
 KEYS = st.sampled_from(["format", "format_version", "config", "config.sizes", "config.activation", "config.dtype",

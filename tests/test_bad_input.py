@@ -20,7 +20,18 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from mlp_backends import MLP, BackendError, DeviceMemoryError, InputError, InputTypeError, ModelFileError, UsageError, cli, data, list_backends
+from mlp_backends import (
+    MLP,
+    BackendError,
+    DeviceMemoryError,
+    InputError,
+    InputTypeError,
+    ModelFileError,
+    UsageError,
+    cli,
+    data,
+    list_backends,
+)
 
 
 @dataclass
@@ -164,7 +175,8 @@ CASES = {
     "model file corrupt": Case(lambda f: MLP.load(f["corrupt"]), ModelFileError,
                                lambda f: ["evaluate", str(f["corrupt"]), str(f["good"])], "truncated or corrupt"),
     "model file foreign": Case(lambda f: MLP.load(f["foreign"]), ModelFileError,
-                               lambda f: ["predict", str(f["foreign"]), str(f["good"])], "without mlp_backends metadata"),
+                               lambda f: ["predict", str(f["foreign"]), str(f["good"])],
+                               "without mlp_backends metadata"),
     "model file newer format": Case(lambda f: MLP.load(f["newer"]), ModelFileError,
                                     lambda f: ["predict", str(f["newer"]), str(f["good"])], "upgrade mlp-backends"),
     "unknown backend": Case(lambda f: MLP(3, 4, 2, backend="nosuch"), BackendError,
@@ -179,7 +191,8 @@ CASES = {
     "learning rate 0": Case(lambda f: _fit(np.ones((20, 3)), TWO_CLASS, learning_rate=0.0), InputError,
                             lambda f: _train(f["good"], "--lr", "0"), "learning_rate must be a number above 0"),
     "negative learning rate": Case(lambda f: _fit(np.ones((20, 3)), TWO_CLASS, learning_rate=-0.1), InputError,
-                                   lambda f: _train(f["good"], "--lr", "-0.1"), "learning_rate must be a number above 0"),
+                                   lambda f: _train(f["good"], "--lr", "-0.1"),
+                                   "learning_rate must be a number above 0"),
     "hidden size 0": Case(lambda f: MLP(3, 0, 2), InputError,
                           lambda f: _train(f["good"], "--hidden", "0"), "hidden_size must be a whole number"),
     # -- labels: only finite values become classes ------------------------------------
@@ -235,7 +248,8 @@ CASES = {
                                         lambda f: ["evaluate", str(f["nan_weights"]), str(f["good"])],
                                         "array 'W1' holds NaN or infinity"),
     "data file with pickled objects": Case(lambda f: data.read(str(f["pickled"])), InputError,
-                                           lambda f: _train(f["pickled"]), "holds Python objects, which are never loaded"),
+                                           lambda f: _train(f["pickled"]),
+                                           "holds Python objects, which are never loaded"),
     "npz decompression bomb": Case(lambda f: data.read(str(f["bomb"])), InputError,
                                    lambda f: _train(f["bomb"]), "refused as a decompression bomb"),
     "gzip decompression bomb": Case(lambda f: data.read(str(f["gz_bomb"])), InputError,
@@ -362,7 +376,7 @@ def test_check_finite_reads_a_memory_map_block_by_block(tmp_path):
 def test_every_parameter_rule_names_the_parameter_and_what_is_allowed():
     from mlp_backends import validation
 
-    for name, rule in validation.PARAMETERS.items():
+    for name in validation.PARAMETERS:
         with pytest.raises(UsageError) as info:
             validation.check_param(name, object())
         message = str(info.value)

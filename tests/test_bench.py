@@ -64,7 +64,7 @@ def test_training_memory_does_not_grow_from_epoch_to_epoch():
     assert rss[-1] - rss[0] < 2.0, rss
 
 
-@pytest.mark.parametrize("args, says", [
+@pytest.mark.parametrize(("args", "says"), [
     (["--backends", "nosuch"], "unknown backend"),
     (["--references", "bogus"], "unknown reference"),
     (["--repeats", "0"], "at least 1"),
@@ -84,9 +84,10 @@ def test_benchmarks_script_is_the_same_command():
     assert "--workload" in result.stdout and "mnist" in result.stdout
 
 
-@pytest.mark.parametrize("script, args, says", [
+@pytest.mark.parametrize(("script", "args", "says"), [
     ("memory_copies.py", [], ["adam      in place", "adam      plain"]),
-    ("memory_savers.py", ["--workload", "tiny", "--optimizers", "sgd", "--rounds", "1"], ["donate", "in_place", "on/off"]),
+    ("memory_savers.py", ["--workload", "tiny", "--optimizers", "sgd", "--rounds", "1"],
+     ["donate", "in_place", "on/off"]),
     ("gpu_memory.py", ["--backends", "numpy", "--workload", "tiny", "--fits", "2", "--epochs", "1"],
      ['"backend": "numpy"', '"fits": 2', '"in_use_growth_mb": null']),
 ])

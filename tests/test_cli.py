@@ -34,7 +34,7 @@ def test_backends_table_lists_every_backend():
         assert re.search(rf"^{name}\s+(yes|no)\s", out.stdout, re.M), name
 
 
-@pytest.mark.parametrize("args, env, message", [
+@pytest.mark.parametrize(("args", "env", "message"), [
     (["train", "--backend", "nosuch"], None, "unknown backend 'nosuch'"),
     (["train"], {"MLP_BACKEND": "nosuch"}, "unknown backend 'nosuch'"),
     (["train", "--data", "nosuch"], None, "unknown data set 'nosuch'"),

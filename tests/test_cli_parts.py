@@ -50,8 +50,9 @@ def test_plain_lines_when_not_a_terminal():
                                  "val_accuracy 0.7000  (2 ms)\n")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--backend", "numpy", "--save", "/nonexistent/folder/m.npz"], "folder /nonexistent/folder does not exist"),
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--backend", "numpy", "--save", "/nonexistent/folder/m.npz"],
+     "folder /nonexistent/folder does not exist"),
     (["train", "--backend", "numpy", "--epochs", "0"], "--epochs must be at least 1"),
     (["train", "--backend", "numpy", "--validation-split", "1.5"], "validation_size must be a fraction"),
     (["train", "--backend", "numpy", "--data", "iris", "--target", "x"], "--target names a CSV column"),

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import numpy as np
+from test_reliability import OOM_PLUGIN
 
 from mlp_backends import MLP, cli
-from test_reliability import OOM_PLUGIN
 
 BASE = ["train", "--backend", "numpy", "--data", "iris", "--quiet", "--batch-size", "8", "--seed", "3"]
 

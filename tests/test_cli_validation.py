@@ -37,7 +37,7 @@ def _one_line_usage_error(capsys, argv, expect):
     assert "backend:" not in out and "data:" not in out, out
 
 
-@pytest.mark.parametrize("extra, expect", [
+@pytest.mark.parametrize(("extra", "expect"), [
     (["--batch-size", "0"], "--batch-size: batch_size must be a whole number of at least 1, got 0"),
     (["--batch-size", "half"], "'half' is neither a whole number nor full"),
     (["--epochs", "0"], "--epochs must be at least 1, got 0"),
@@ -62,7 +62,7 @@ def test_option_errors_stop_before_the_backend_and_the_data(untouched, capsys, t
     _one_line_usage_error(capsys, ["train", "--data", DATA, *extra], expect)
 
 
-@pytest.mark.parametrize("source, expect", [
+@pytest.mark.parametrize(("source", "expect"), [
     ("nosuch", "unknown data set 'nosuch'"),
     ("missing.csv", "no file at missing.csv"),
     ("train-labels-idx1-ubyte.gz", "an IDX labels file"),
@@ -94,7 +94,8 @@ def test_debug_adds_the_traceback_and_keeps_exit_code_2(capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("Traceback (most recent call last):") and "InputError" in err
-    assert err.splitlines()[-1] == "mlp-backends: error: --batch-size: batch_size must be a whole number of at least 1, got 0"
+    assert err.splitlines()[-1] == ("mlp-backends: error: --batch-size: "
+                                    "batch_size must be a whole number of at least 1, got 0")
 
 
 def test_debug_shows_this_librarys_logs_and_not_jaxs():

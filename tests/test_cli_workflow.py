@@ -12,10 +12,11 @@ import sys
 
 import numpy as np
 import pytest
-
-from mlp_backends import MLP, data, io as model_io
-from mlp_backends.errors import InputError
 from conftest import usable_or_strict
+
+from mlp_backends import MLP, data
+from mlp_backends import io as model_io
+from mlp_backends.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,7 +71,8 @@ def test_train_on_a_csv_saves_model_plot_and_log(trained):
     for part in ("train", "validation", "test"):
         assert any(line.startswith(f"{part} accuracy: ") for line in lines)
         assert any(line.startswith(f"{part} loss: ") for line in lines)
-    assert float(next(l for l in lines if l.startswith("test accuracy")).split()[-1]) >= 0.92  # chance: 0.33; 36 or 37 of 38 here
+    # chance: 0.33; 36 or 37 of 38 here
+    assert float(next(line for line in lines if line.startswith("test accuracy")).split()[-1]) >= 0.92
     assert lines[-3].startswith("wall time: ") and lines[-2:] == [f"saved model: {folder / 'm.npz'}",
                                                                  f"saved plot: {folder / 'c.png'}"]
     log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
@@ -227,7 +229,7 @@ def test_plot_without_matplotlib_says_how_to_install_it_before_training(tmp_path
     assert "epoch" not in out.stdout and not (tmp_path / "c.png").exists()
 
 
-@pytest.mark.parametrize("args, message", [
+@pytest.mark.parametrize(("args", "message"), [
     (["train", "--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
     (["predict", "nosuch.npz", "iris"], "no model file at nosuch.npz"),
 ])

@@ -9,6 +9,7 @@ hold without running it (its probe and its import).
 from __future__ import annotations
 
 from conftest import is_own
+
 from mlp_backends import list_backends
 from mlp_backends.testing import backend_conformance_tests
 

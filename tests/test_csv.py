@@ -62,7 +62,7 @@ def test_what_fast_parsers_reject_the_exact_reader_reads(tmp_path, parser):
 
 
 @pytest.mark.parametrize("where", ["first", "last"])
-@pytest.mark.parametrize("cell, shown", [("x", "'x'"), ("nan", "'nan'"), ("-inf", "'-inf'"), ("", "''")])
+@pytest.mark.parametrize(("cell", "shown"), [("x", "'x'"), ("nan", "'nan'"), ("-inf", "'-inf'"), ("", "''")])
 def test_a_bad_cell_is_named_by_line_column_and_value(tmp_path, parser, where, cell, shown):
     _, _, lines = _write_numbers(tmp_path / "d.csv")
     row = 1 if where == "first" else len(lines) - 1

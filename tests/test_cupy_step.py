@@ -21,13 +21,13 @@ import re
 import array_api_compat.numpy as np_xp
 import numpy as np
 import pytest
+from conftest import step_problem, tolerance
 
 from backends import cupy_step
 from backends.cupy_step import Gather, compile_step, step_kernels, update_kernels
 from mlp_backends import MLP, get_backend, list_backends, optim, train
 from mlp_backends.backend import Backend, Probe
 from mlp_backends.fastpath import STRICT_ENV, FastPathError, fall_back
-from conftest import step_problem, tolerance
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05), "nesterov": optim.Momentum(0.05, nesterov=True),
               "adam": optim.Adam(0.01)}
@@ -97,7 +97,7 @@ def test_kernels_have_c_names_and_get_scalars_of_their_arrays_dtype():
     assert len(fuse.names) == 4 + 6, "four step kernels and six update kernels, each made once and kept"
     assert all(C_NAME.fullmatch(n) for n in fuse.names), fuse.names
     assert fuse.scalars, "the softmax kernel gets the batch size, the updates their coefficients"
-    for kernel, kind, dtype in fuse.scalars:
+    for kernel, kind, _dtype in fuse.scalars:
         # A Python number (or a float64 one) would make CuPy 13's fusion promote float32 to float64.
         assert issubclass(kind, np.generic) and np.dtype(kind) == np.float32, (kernel, kind)
 
@@ -228,7 +228,7 @@ def _build(kernel, *args):
 @pytest.mark.skipif(not HAS_CUPY, reason="cupy is not installed")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cupy_fuse_builds_one_named_kernel_per_function_in_the_arrays_dtype(dtype):
-    from backends.cupy import _fuse, _fusable_cupy
+    from backends.cupy import _fusable_cupy, _fuse
 
     dt = np.dtype(dtype)
     fuse = lambda fn: _fuse(fn).fusion  # noqa: E731 - the Fusion object that the backend's _fuse makes

@@ -15,7 +15,7 @@ def images():
     return rng.integers(0, 256, size=(12, 4, 3), dtype=np.uint8), np.arange(12, dtype=np.uint8) % 3
 
 
-@pytest.mark.parametrize("name, n_features, n_classes", [
+@pytest.mark.parametrize(("name", "n_features", "n_classes"), [
     ("digits", 64, 10), ("iris", 4, 3), ("wine", 13, 3), ("breast-cancer", 30, 2)])
 def test_builtin_sets(name, n_features, n_classes):
     ds = data.read(name)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mlp_backends import MLP, data
 from mlp_backends.cli import build_parser, main

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import needs
+
 from mlp_backends import MLP, get_backend, list_backends
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mlx_backend"

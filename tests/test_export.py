@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import needs, tolerance
+
 from mlp_backends import MLP, data
 from mlp_backends.cli import main
 

@@ -18,11 +18,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from conftest import step_problem
 
 import backends.numpy_inplace as inplace
 from backends import inplace_formulas
 from mlp_backends import MLP, DivergedError, get_backend, list_backends, nn, optim, train
-from conftest import step_problem
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05), "nesterov": optim.Momentum(0.05, nesterov=True),
               "adam": optim.Adam(0.01)}
@@ -196,7 +196,7 @@ def test_early_stopping_restores_the_best_epoch_despite_in_place_updates(digits,
     one.fit(digits.X_train, digits.y_train, epochs=1, batch_size=64, optimizer=name, learning_rate=0.01, seed=0)
     three = model()
     three.fit(digits.X_train, digits.y_train, epochs=3, batch_size=64, optimizer=name, learning_rate=0.01, seed=0)
-    for got, want, last in zip(stopped.get_params(), one.get_params(), three.get_params()):
+    for got, want in zip(stopped.get_params(), one.get_params()):
         np.testing.assert_array_equal(got, want)
     assert not np.array_equal(three.get_params()[0], one.get_params()[0])
 

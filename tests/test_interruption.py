@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
-from mlp_backends import MLP, ModelFileError, InputError
+from mlp_backends import MLP, InputError, ModelFileError
 
 EPOCHS = 8
 

@@ -74,7 +74,7 @@ def _rewrite_meta(path, change):
     io.atomic_savez(path, arrays, meta)
 
 
-@pytest.mark.parametrize("damage, match", [
+@pytest.mark.parametrize(("damage", "match"), [
     ("truncate", "truncated or corrupt"),
     ("flip", "truncated or corrupt"),
     ("text", "truncated or corrupt"),

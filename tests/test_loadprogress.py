@@ -15,7 +15,7 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("stream, shown", [(Terminal(), True), (io.StringIO(), False)])
+@pytest.mark.parametrize(("stream", "shown"), [(Terminal(), True), (io.StringIO(), False)])
 def test_a_bar_only_on_a_terminal(stream, shown):
     pytest.importorskip("tqdm")
     with loadprogress.bar(loadprogress.MIN_TOTAL, "reading x.csv", stream=stream) as progress:

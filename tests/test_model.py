@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace, device
+from conftest import tolerance
 
 from mlp_backends import MLP, InputError, InputTypeError
-from conftest import tolerance
 
 
 def test_numpy_in_numpy_out(backend, blobs):
@@ -135,7 +135,7 @@ def test_save_on_any_backend_load_on_numpy(backend, blobs, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs, error, match",
+    ("kwargs", "error", "match"),
     [
         (dict(epochs=-1), InputError, "epochs"),
         (dict(batch_size=0), InputError, "batch_size"),

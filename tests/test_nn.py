@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import finite_difference_grads, tolerance
 
 from mlp_backends import MLP, nn
-from conftest import finite_difference_grads, tolerance
 
 WIDE_ROWS = np.array([[0.0, 1.0, 2.0], [3000.0, 3001.0, 3002.0], [-4000.0, -3999.0, -4005.0]])
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
+from conftest import finite_difference_grads, is_own, tolerance
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mlp_backends import MLP, list_backends, nn
-from conftest import finite_difference_grads, is_own, tolerance
 
 USABLE = [i.name for i in list_backends() if i.usable and not i.distributed and is_own(i)]  # dask: own tests
 PROPS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from readme_examples import blocks, line_matches, mismatch, python_shown, session_steps
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from mlp_backends import BackendError, MLP, get_backend, list_backends, registry, use_backend
+from mlp_backends import MLP, BackendError, get_backend, list_backends, registry, use_backend
 
 BUILT_IN = {"numpy", "cupy", "torch", "jax", "array_api_strict"}
 

@@ -25,7 +25,7 @@ def test_divergence_stops_with_the_epoch_named_and_keeps_finite_parameters(blobs
     _check_divergence(*_exploding(blobs, backend32))
 
 
-@pytest.mark.parametrize("name, switch", [("jax", "donate"), ("torch", "in_place")])
+@pytest.mark.parametrize(("name", "switch"), [("jax", "donate"), ("torch", "in_place")])
 def test_divergence_with_gpu_memory_savers_keeps_finite_parameters(blobs, monkeypatch, name, switch):
     """On GPUs (by default), JAX's compile gives the step's buffers away and PyTorch's
     updates in place, so their steps drop bad batches on the device instead; here

@@ -40,7 +40,7 @@ def _main(argv, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize(("argv", "message"), [
     (TRAIN + ["--data", "data.npz", "--save", "data.npz"], "--save {d}/data.npz is also the --data being read"),
     (TRAIN + ["--data", "data.npz", "--log-json", "./data.npz"], "--log-json {d}/data.npz is also the --data"),
     (TRAIN + ["--data", "data.npz", "--plot", "link.npz"], "--plot {d}/data.npz is also the --data"),  # a symlink
@@ -70,7 +70,8 @@ def test_an_unwritable_folder_is_refused_before_training(folder, capsys, monkeyp
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     code, err = _main(TRAIN + ["--data", "data.npz", "--save", "ro/m.npz"], capsys)
-    assert code == 2 and f"cannot write --save ro/m.npz: folder {folder}/ro is not writable (Read-only file system)" in err
+    assert code == 2
+    assert f"cannot write --save ro/m.npz: folder {folder}/ro is not writable (Read-only file system)" in err
     assert "backend:" not in capsys.readouterr().out
 
 

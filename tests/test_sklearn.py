@@ -20,6 +20,7 @@ import pytest
 import scipy.optimize
 import scipy.sparse
 import sklearn.neural_network
+from conftest import usable_or_strict
 from sklearn.datasets import load_digits, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
@@ -29,7 +30,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mlp_backends import data, get_backend, nn
 from mlp_backends.sklearn import MLPClassifier
-from conftest import usable_or_strict
 
 # Checks that cannot apply, each with its reason (scikit-learn marks them xfail).
 # None today: every check passes on the NumPy backend. scikit-learn itself

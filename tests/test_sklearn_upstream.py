@@ -17,9 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 import sklearn.neural_network
-
 from conftest import usable_or_strict
 
 UPSTREAM = Path(sklearn.neural_network.__file__).parent / "tests" / "test_mlp.py"

@@ -33,7 +33,7 @@ def test_rounding_gives_the_test_part_ceil_of_its_share_and_each_class_a_row_on_
         assert abs(len(test) - np.ceil(size * len(y))) <= 2, size
 
 
-@pytest.mark.parametrize("y, size, why", [
+@pytest.mark.parametrize(("y", "size", "why"), [
     (np.array([0, 0, 0, 1]), 0.25, "a class has a single sample"),
     (np.arange(10) % 5, 0.1, "cannot hold all 5 classes"),
 ])

@@ -134,7 +134,8 @@ BROKEN = {
     "out_of_memory_misses_the_librarys_own": ("""
         def is_out_of_memory(self, exc):
             return type(exc) is MemoryError  # NumPy raises a subclass
-    """, "NumPyBackend", None, "check_out_of_memory", r"allocating 1 PiB raised 'MemoryError: Unable to allocate.*does not recognise"),
+    """, "NumPyBackend", None, "check_out_of_memory",
+        r"allocating 1 PiB raised 'MemoryError: Unable to allocate.*does not recognise"),
     "namespace_computes_wrongly": ("""
         def _setup(self, device):
             import array_api_compat.numpy as xp
@@ -165,7 +166,7 @@ def plugin_module(tmp_path, monkeypatch):
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(HEADER) + textwrap.dedent(source))
         return importlib.import_module(name)
 
-    yield make
+    return make
 
 
 def _plugin(plugin_module, body: str, base: str, name: str = "brokenlib"):
@@ -239,6 +240,7 @@ def test_a_spec_that_is_not_registered_is_skipped_by_name():
 
 def test_importing_the_kit_imports_neither_pytest_nor_an_array_library():
     code = ("import sys, mlp_backends.testing\n"
-            "print(','.join(m for m in ('pytest', 'torch', 'jax', 'array_api_strict', 'backends') if m in sys.modules))")
+            "names = ('pytest', 'torch', 'jax', 'array_api_strict', 'backends')\n"
+            "print(','.join(m for m in names if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

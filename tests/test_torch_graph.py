@@ -15,10 +15,10 @@ import logging
 
 import numpy as np
 import pytest
+from conftest import step_problem, tolerance
 
 from mlp_backends import get_backend, list_backends, optim, train
 from mlp_backends.fastpath import STRICT_ENV, FastPathError
-from conftest import step_problem, tolerance
 
 TORCH = {i.name: i for i in list_backends()}.get("torch")
 pytestmark = pytest.mark.skipif(TORCH is None or not TORCH.usable,

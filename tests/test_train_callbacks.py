@@ -62,7 +62,7 @@ def test_early_stopping_on_accuracy_wants_it_to_rise():
     assert stopper.best_epoch == 2
 
 
-@pytest.mark.parametrize("kwargs, match", [
+@pytest.mark.parametrize(("kwargs", "match"), [
     (dict(patience=0), "patience"),
     (dict(monitor="f1"), "monitor"),
     (dict(min_delta=-1), "min_delta"),

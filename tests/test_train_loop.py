@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import tolerance
 
 from mlp_backends import MLP, optim, train
-from conftest import tolerance
 
 
 def test_unshuffled_minibatches_are_the_rows_in_order(backend, blobs):

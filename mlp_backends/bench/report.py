@@ -56,10 +56,12 @@ def markdown(w: Workload, rows: list[dict], meta: dict) -> str:
             f"batch {w.batch}, {w.activation}, SGD, {meta['dtype']}; median of {meta['repeats']} rounds "
             f"of {meta['epochs']} epoch(s); {w.flops_per_epoch / 1e9:.3g} GFLOP per epoch")
     lines = [head, "",
-             "| entry | epoch s | best s | step us | samples/s | GFLOP/s | x GEMM floor | x numpy | peak host MB | host growth MB |",
+             "| entry | epoch s | best s | step us | samples/s | GFLOP/s | x GEMM floor | x numpy "
+             "| peak host MB | host growth MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['epoch_s']:.4g} | {r['best_epoch_s']:.4g} | {r['step_us']:.4g} | {r['samples_per_s']:.4g} | "
+        lines.append(f"| {r['name']} | {r['epoch_s']:.4g} | {r['best_epoch_s']:.4g} | {r['step_us']:.4g} "
+                     f"| {r['samples_per_s']:.4g} | "
                      f"{r['gflops']:.4g} | {_fmt(r['x_floor'], '.3f')} | {_fmt(r['x_numpy'], '.3f')} | "
                      f"{r['peak_host_mb']:.0f} | {r['host_growth_mb']:+.1f} |")
     dev = [r for r in rows if "device_peak_mb" in r]
