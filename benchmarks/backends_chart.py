@@ -66,7 +66,8 @@ def draw(results: dict[str, list[dict]], path: str, title: str) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", default="small,mnist", help="comma-separated: " + ", ".join(sorted(WORKLOADS)))
     p.add_argument("--backends", default=None, help="comma-separated (default: every usable one but array_api_strict)")
     p.add_argument("--references", default=",".join(bench.REFERENCES), help="competitors, or none")
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
         saved = json.loads(Path(args.from_json).read_text())
         machine, results = saved["machine"], saved["results"]
     else:
-        hold = bench._limit_threads(args.threads) if args.threads else None
+        hold = bench.limit_threads(args.threads) if args.threads else None
         limits = hold() if hold else None  # noqa: F841 - the caps last while it lives
         results = {w: measure(w, args) for w in workloads}
         machine = bench.machine()

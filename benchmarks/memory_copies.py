@@ -40,10 +40,10 @@ def main() -> None:
             tracemalloc.start()
             base = tracemalloc.get_traced_memory()[0]
             train.run(model, X, Y, optimizer=opt, epochs=1, batch_size=batch, shuffle=True, seed=1,
-                      state=model._opt_state, step=step)
+                      state=model.optimizer_state.moments, step=step)
             peak = tracemalloc.get_traced_memory()[1] - base
             tracemalloc.stop()
-            held = 1 + len(model._opt_state)  # parameters and optimizer moments, before the epoch
+            held = 1 + len(model.optimizer_state.moments)  # parameters and optimizer moments, before the epoch
             acts = batch * sum(sizes) * 4
             print(f"{name:9s} {path:8s} before: {held} copies; extra peak in the epoch: {peak / params:.1f} "
                   f"copies ({peak / 1e6:.1f} MB; one batch's activations: {acts / 1e6:.1f} MB); "

@@ -48,6 +48,7 @@ import numpy as np
 from . import nn, train
 from .checkpoint import Progress
 from .errors import BackendError, ClusterError, InputError, InputTypeError, one_line
+from .optim import OptimizerState
 from .validation import check_labels, to_host
 
 
@@ -493,7 +494,7 @@ class _Run:
                 logs["val_loss"], logs["val_accuracy"] = model.loss(*validation), model.score(*validation)
             if train.handle_divergence(model, before, logs, self.on_divergence, history):
                 break
-            model._opt_state, model._step = state, t
+            model.optimizer_state = OptimizerState(state, t)
             stop = train.end_epoch(model, logs, self.callbacks, history)
             if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == epochs or stop):
                 checkpoint.save(model, Progress(epoch + 1, 0, t, place,

@@ -112,7 +112,7 @@ class MLP:
                                     f"({size:.1f} MB, {type(exc).__name__}); try a smaller model") from exc
         self.history: train.History | None = None
         self.extra = {}
-        self._opt_state, self._step = None, 0
+        self.optimizer_state = optim.OptimizerState()  # where the last training left the optimizer
 
     @property
     def extra(self) -> dict:
@@ -146,11 +146,13 @@ class MLP:
         b = self.backend
         X = self._prep.columns(X)
         if b.owns(X) and not isinstance(X, np.ndarray):  # NumPy input takes the checked host path
-            back = (lambda r: r)
+            def back(r):
+                return r
             source = _device_or_none(X)
             if source is not None and source != b.device:  # e.g. strict's device1: compute here, answer there
                 X = to_device(X, b.device)
-                back = (lambda r: to_device(r, source))
+                def back(r, source=source):
+                    return to_device(r, source)
             validation.check_shape(X.shape, self.sizes[0])
             if not b.xp.isdtype(X.dtype, ("real floating", "integral")):
                 raise InputTypeError(f"X must be numeric, got dtype {X.dtype}")
@@ -175,6 +177,11 @@ class MLP:
             raise InputError(f"X contains NaN or infinity ({value} at row {bad[0]}, column {bad[1]}); "
                              "remove or impute those values first")
         return source if self._prep.scaler is None else source.with_transform(self._prep.scaler)
+
+    def device_rows(self, X):
+        """X checked (validation.features holds the rules) and placed as the model computes on
+        it: a 2-D array of the model's dtype on its backend's device."""
+        return self._input(X)[0]
 
     def _in_blocks(self, X, y=None):
         """(rows, labels) of host data read from disk, about 32 MB of rows at a time."""
@@ -446,7 +453,7 @@ class MLP:
         if got != expected:
             raise InputError(f"set_params needs arrays shaped {expected}, got {got}")
         self.params = [self.backend.asarray(p, self.dtype) for p in params]
-        self._opt_state, self._step = None, 0
+        self.optimizer_state = optim.OptimizerState()
 
     def config(self) -> dict:
         """What it takes to rebuild this network (saved with the model)."""

@@ -19,6 +19,17 @@ from array_api_compat import device
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
+@dataclass
+class OptimizerState:
+    """Where training left an optimizer: its state (`init`'s tuple of lists of arrays, or
+    None before the first step) and the number of steps taken, which Adam's bias correction
+    counts. A model keeps one so that further training (`fit(..., warm_start)`, scikit-learn's
+    `partial_fit`, a benchmark's next epoch) continues where the last left off."""
+
+    moments: tuple | None = None
+    step: int = 0
+
+
 @dataclass(frozen=True)
 class SGD:
     """Plain gradient descent: the article's update (on the mean loss)."""

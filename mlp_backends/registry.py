@@ -39,8 +39,10 @@ _infos: dict[str, BackendInfo] = {}
 _instances: dict[str, Backend] = {}
 
 
-def _discover() -> dict[str, tuple[type[Backend] | None, str]]:
-    """Load every entry point; a broken one becomes an unusable row, never a crash."""
+def discover_plugins() -> dict[str, tuple[type[Backend] | None, str]]:
+    """Every plugin of the entry-point group, loaded once: name -> (class, or None when it
+    failed to load, and where it came from or why it failed). A broken plugin becomes an
+    unusable row, never a crash."""
     global _plugins
     with _lock:
         if _plugins is not None:
@@ -68,7 +70,7 @@ def _discover() -> dict[str, tuple[type[Backend] | None, str]]:
 def _probe(name: str) -> BackendInfo:
     if name in _infos:
         return _infos[name]
-    cls, source = _discover()[name]
+    cls, source = discover_plugins()[name]
     assert cls is not None  # a failed load already has its row in _infos
     try:
         found = cls.probe()
@@ -106,21 +108,22 @@ def list_backends(refresh_cache: bool = False) -> list[BackendInfo]:
     if refresh_cache:
         refresh()
     # GPU-capable first, then by the plugin's priority: the order auto considers them.
-    return sorted((_probe(name) for name in _discover()), key=lambda i: (-i.priority, i.name))
+    return sorted((_probe(name) for name in discover_plugins()), key=lambda i: (-i.priority, i.name))
 
 
 def usable_names() -> list[str]:
     return [info.name for info in list_backends() if info.usable]
 
 
-def _parse(spec: str) -> tuple[str, str | None]:
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """A backend spec "name[:device]" as (lower-case name, device or None)."""
     name, _, device = spec.strip().partition(":")
     return name.strip().lower(), (device.strip() or None)
 
 
 def _gpu_candidates() -> list[tuple[str, type[Backend]]]:
     """Loaded plugins auto may pick (priority above 0), highest priority first."""
-    rows = [(name, cls) for name, (cls, _) in _discover().items() if cls is not None and cls.priority > 0]
+    rows = [(name, cls) for name, (cls, _) in discover_plugins().items() if cls is not None and cls.priority > 0]
     return sorted(rows, key=lambda row: (-row[1].priority, row[0]))
 
 
@@ -162,7 +165,7 @@ def _instance(name: str, device: str | None) -> Backend:
     key = f"{name}:{device}"
     if key in _instances:
         return _instances[key]
-    plugins = _discover()
+    plugins = discover_plugins()
     if name not in plugins:
         raise BackendError(
             f"unknown backend {name!r}; registered: {', '.join(plugins) or 'none'}; "
@@ -202,7 +205,7 @@ def get_backend(spec: str | Backend | None = None) -> Backend:
         return spec
     if not isinstance(spec, str):
         raise BackendError(f"backend must be a name like 'numpy' or 'torch:cpu', not {type(spec).__name__}")
-    name, device = _parse(spec)
+    name, device = parse_spec(spec)
     if name == "auto":
         if device is not None:
             raise BackendError("'auto' takes no device; name the backend, e.g. 'cupy:1'")

@@ -334,9 +334,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _device_X(self, mlp: MLP, X):
         """X on the backend in the model's dtype; a sparse X is densified a block of rows at a time."""
         if not scipy.sparse.issparse(X):
-            return mlp._input(X)[0]
+            return mlp.device_rows(X)
         X = X.tocsr()
-        blocks = [mlp._input(X[lo:lo + _SPARSE_ROWS].toarray())[0] for lo in range(0, X.shape[0], _SPARSE_ROWS)]
+        blocks = [mlp.device_rows(X[lo:lo + _SPARSE_ROWS].toarray()) for lo in range(0, X.shape[0], _SPARSE_ROWS)]
         return blocks[0] if len(blocks) == 1 else mlp.backend.xp.concat(blocks, axis=0)
 
     def _device_targets(self, mlp: MLP, Y, sample_weight):
@@ -470,7 +470,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     warnings.warn(history.stopped_early, ConvergenceWarning, stacklevel=4)
                     self.loss_ = float("nan")
                     break
-                solver.state, solver.t = mlp._opt_state, mlp._step
+                solver.state, solver.t = mlp.optimizer_state.moments, mlp.optimizer_state.step
                 self.n_iter_ += 1
                 self.loss_ = history.loss[-1]
                 self.t_ += n

@@ -24,6 +24,7 @@ from . import chunks, nn
 from . import threads as cpu_threads
 from .checkpoint import Checkpoint, Progress
 from .errors import InputError
+from .optim import OptimizerState
 from .outofcore import RowSource
 from .validation import check_params
 
@@ -348,7 +349,7 @@ def run(
                 logs["val_loss"], logs["val_accuracy"] = host[2], host[3]
             if handle_divergence(model, before, logs, on_divergence, history):
                 break
-            model._opt_state, model._step = state, t
+            model.optimizer_state = OptimizerState(state, t)
             stop = end_epoch(model, logs, callbacks, history)
             if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == epochs or stop):
                 checkpoint.save(model, Progress(epoch + 1, 0, t, rng.bit_generator.state,

@@ -17,6 +17,7 @@ import pytest
 from mlp_backends import get_backend, list_backends, registry
 from mlp_backends.testing import tolerance  # noqa: F401 - tests import it from here
 
+
 def pytest_sessionstart(session):
     """CI names the backends that must run ($MLP_BACKENDS_REQUIRE): a skip there is a failure."""
     required = [n for n in os.environ.get("MLP_BACKENDS_REQUIRE", "").split(",") if n]
@@ -46,7 +47,9 @@ def is_own(info) -> bool:
     return info.source.endswith("(mlp-backends)")
 
 
-def _backend_params(dtypes):
+def backend_params(dtypes):
+    """pytest params (spec, dtype) for every array backend of this project and each of
+    `dtypes`; an unusable backend's params skip with the registry's reason."""
     params = []
     # A distributed backend (dask) is not an array library for the model: its
     # parameters are NumPy on the driver and its training needs a cluster, so
@@ -61,14 +64,14 @@ def _backend_params(dtypes):
     return params
 
 
-@pytest.fixture(params=_backend_params(("float32", "float64")))
+@pytest.fixture(params=backend_params(("float32", "float64")))
 def backend(request):
     """(Backend, dtype) for every registered backend and both dtypes."""
     spec, dtype = request.param
     return get_backend(spec), dtype
 
 
-@pytest.fixture(params=_backend_params(("float32",)))
+@pytest.fixture(params=backend_params(("float32",)))
 def backend32(request):
     """Every registered backend in float32 only (for the slower, training-sized tests)."""
     spec, _ = request.param

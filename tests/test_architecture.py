@@ -1,5 +1,6 @@
-"""The package's layering: no import cycles among the training modules (counting
-imports inside functions), and a model module that names no backend."""
+"""The package's layering: no two modules of the package import each other, even
+through a chain and counting imports inside functions, and a model module that
+names no backend."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 import mlp_backends
 
 PACKAGE = Path(mlp_backends.__file__).parent
-CORE = {"model", "train", "checkpoint", "io", "distributed"}
 
 
 def _module_name(path: Path) -> str:
@@ -49,17 +49,29 @@ def import_graph() -> dict[str, set[str]]:
     return {m: {d for d in deps if d and d != m} for m, deps in graph.items() if m}
 
 
-def cycles_through(graph: dict[str, set[str]], start: str) -> list[list[str]]:
-    """Every simple import path from `start` back to itself."""
-    found, stack = [], [(start, [start])]
-    while stack:
-        node, path = stack.pop()
-        for dep in graph.get(node, ()):
-            if dep == start:
-                found.append(path + [start])
-            elif dep not in path:
-                stack.append((dep, path + [dep]))
-    return found
+def a_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph` as a path back to its start, or None when the graph
+    has none (a depth-first search: a module met again while still on the path closes one)."""
+    done: set[str] = set()
+    for root in sorted(graph):
+        path, stack = [], [(root, iter(sorted(graph[root])))]
+        on_path = {root}
+        path.append(root)
+        while stack:
+            node, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                path.pop()
+                on_path.discard(node)
+                done.add(node)
+            elif dep in on_path:
+                return path[path.index(dep):] + [dep]
+            elif dep not in done and dep in graph:
+                stack.append((dep, iter(sorted(graph[dep]))))
+                path.append(dep)
+                on_path.add(dep)
+    return None
 
 
 def test_the_scanner_sees_imports_inside_functions_and_finds_a_cycle(tmp_path, monkeypatch):
@@ -72,14 +84,19 @@ def test_the_scanner_sees_imports_inside_functions_and_finds_a_cycle(tmp_path, m
     monkeypatch.setattr(__import__(__name__), "PACKAGE", pkg)
     graph = import_graph()
     assert graph == {"a": {"b"}, "b": {"a"}, "c": {"a"}}
-    assert cycles_through(graph, "a") == [["a", "b", "a"]]
+    assert a_cycle(graph) == ["a", "b", "a"]
 
 
-def test_no_import_cycle_among_the_training_modules():
+def test_the_cycle_finder_follows_long_chains_and_passes_a_layered_graph():
+    assert a_cycle({"a": {"b"}, "b": {"c"}, "c": {"d"}, "d": {"b"}}) == ["b", "c", "d", "b"]
+    assert a_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set(), "d": {"a", "c"}}) is None
+
+
+def test_no_two_modules_of_the_package_import_each_other():
     graph = import_graph()
-    assert CORE <= set(graph), "a module of the check was renamed: update CORE"
-    cycles = [" -> ".join(c) for m in sorted(CORE) for c in cycles_through(graph, m)]
-    assert not cycles, cycles
+    assert {"model", "train", "cli", "bench", "io", "distributed", "testing.suite"} <= set(graph)
+    cycle = a_cycle(graph)
+    assert cycle is None, "an import cycle (imports inside functions count): " + " -> ".join(cycle or ())
 
 
 def test_the_model_names_no_backend_and_reaches_placement_through_the_hook():
@@ -101,3 +118,70 @@ def test_the_cluster_loop_imports_only_public_names():
     assert found
     for node in found:
         assert all(not a.name.startswith("_") for a in node.names), ast.unparse(node)
+
+
+ROOT = PACKAGE.parent
+FIRST_PARTY = ("mlp_backends", "backends")
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _defined_names(tree: ast.AST) -> set[str]:
+    """Names a module defines: functions, classes, assigned names, attributes it assigns on
+    `self` or `cls`, imports."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+              and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            found.add(node.attr)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return found
+
+
+def cross_module_private_uses(paths: list[Path]) -> list[str]:
+    """Places where one module reaches into another's private names: `from x import _name`
+    of a first-party module, or `obj._name` where `_name` is defined only in other modules."""
+    trees = {p: ast.parse(p.read_text()) for p in paths}
+    defined = {p: _defined_names(t) for p, t in trees.items()}
+    found = []
+    for path, tree in trees.items():
+        elsewhere = set().union(*(d for p, d in defined.items() if p != path)) - defined[path]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in FIRST_PARTY):
+                found += [f"{path.name}:{node.lineno}: {ast.unparse(node)}" for a in node.names if _private(a.name)]
+            elif isinstance(node, ast.Attribute) and _private(node.attr) and node.attr in elsewhere:
+                found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_private_name_scan_finds_imports_and_attributes_across_modules(tmp_path):
+    (tmp_path / "a.py").write_text("class A:\n    def __init__(self):\n        self._state = 0\n"
+                                   "    def _own(self):\n        return self._state\n")
+    (tmp_path / "b.py").write_text("from .a import _helper\n\ndef f(a):\n    a._state = 1\n"
+                                   "    return a._state, a.__class__\n")
+    found = cross_module_private_uses(sorted(tmp_path.glob("*.py")))
+    assert sorted(found) == ["b.py:1: from .a import _helper", "b.py:4: a._state", "b.py:5: a._state"]
+
+
+def test_no_private_name_crosses_modules():
+    paths = [p for d in ("mlp_backends", "backends", "benchmarks") for p in (ROOT / d).rglob("*.py")]
+    paths += list((ROOT / "examples").rglob("*.py"))
+    assert len(paths) > 40
+    found = cross_module_private_uses(paths)
+    assert not found, "use or add a public name: " + "; ".join(found)
+
+
+def test_tests_use_no_private_helper_of_another_test_module():
+    tests = Path(__file__).parent
+    paths = sorted(tests.glob("*.py"))
+    local = {p.stem for p in paths}
+    found = [f"{p.name}:{n.lineno}: {ast.unparse(n)}" for p in paths for n in ast.walk(ast.parse(p.read_text()))
+             if isinstance(n, ast.ImportFrom) and n.module in local and any(_private(a.name) for a in n.names)]
+    assert not found, found

@@ -109,6 +109,6 @@ def test_one_host_read_per_epoch(counting, blobs, optimizer):
     READS.clear()
     history = train.run(model, Xd, Yd, optimizer=opt, epochs=3, batch_size=16, shuffle=True, seed=0,
                         callbacks=[MarkEpochs()])
-    assert len(history) == 3 and model._step == 12
+    assert len(history) == 3 and model.optimizer_state.step == 12
     assert all(isinstance(p, CountingArray) for p in model.params), "training left the counting arrays"
     assert READS == ["to_numpy", "epoch end"] * 3

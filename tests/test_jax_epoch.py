@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import tolerance
 
 from mlp_backends import MLP, get_backend, list_backends, optim, train
-from conftest import tolerance
 
 JAX = {i.name: i for i in list_backends()}.get("jax")
 pytestmark = pytest.mark.skipif(JAX is None or not JAX.usable,
@@ -46,7 +46,7 @@ def test_compiled_epoch_agrees_with_the_per_step_loop(opt, shuffle):
         np.testing.assert_allclose(g, w, **tolerance("float64"))
     np.testing.assert_allclose(got.loss, want.loss, **tolerance("float64"))
     assert got.accuracy == want.accuracy
-    assert whole._step == per_step._step == 9
+    assert whole.optimizer_state.step == per_step.optimizer_state.step == 9
 
 
 def test_one_program_per_shape_reused_across_fit_and_partial_fit():
@@ -61,7 +61,7 @@ def test_one_program_per_shape_reused_across_fit_and_partial_fit():
     # partial_fit's way: one epoch at a time, carrying the optimizer on.
     for _ in range(2):
         train.run(model, X, Y, optimizer=opt, epochs=1, batch_size=16, shuffle=True, seed=1,
-                  state=model._opt_state, start_step=model._step)
+                  state=model.optimizer_state.moments, start_step=model.optimizer_state.step)
     assert step.epoch._cache_size() == compiled_before + 1  # 45 rows, batch 16: once, short batch included
     train.run(model, X[:32], Y[:32], optimizer=opt, epochs=1, batch_size=16, shuffle=True, seed=0)
     assert step.epoch._cache_size() == compiled_before + 2  # a new shape, a new program

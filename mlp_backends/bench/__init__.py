@@ -26,8 +26,7 @@ import sys
 from typing import Callable
 
 from ..errors import InputError
-from .entries import (Entry, FloorEntry, HandwrittenEntry, LibraryEntry, PlacedEntry,  # noqa: F401
-                      SklearnEntry, TorchEagerEntry)
+from .entries import Entry, FloorEntry, HandwrittenEntry, LibraryEntry, PlacedEntry, SklearnEntry, TorchEagerEntry  # noqa: F401
 from .memory import peak_mb, reset_peak, rss_mb  # noqa: F401
 from .report import machine, markdown, plot, summarize
 from .workloads import WORKLOADS, Workload, make_data  # noqa: F401
@@ -157,7 +156,8 @@ def measure(entries: list[Entry], repeats: int, epochs: int) -> dict[str, dict]:
 def add_arguments(p) -> None:
     """The `bench` options, on an argparse parser."""
     p.add_argument("--workload", default="small", choices=sorted(WORKLOADS),
-                   help="small: 64-32-10 b32; net128: 128-256-10 b32; mnist: 784-512-10 b256; wide: 1024-4096-4096-10 b1024 "
+                   help="small: 64-32-10 b32; net128: 128-256-10 b32; mnist: 784-512-10 b256; "
+                        "wide: 1024-4096-4096-10 b1024 "
                         "(GPUs); tiny: smoke test (default: small)")
     p.add_argument("--backends", default=None,
                    help="comma-separated backends (name or name:device); default: every usable one "
@@ -196,7 +196,7 @@ def _enable_tf32() -> None:
         pass
 
 
-def _limit_threads(n: int) -> Callable:
+def limit_threads(n: int) -> Callable:
     """Cap threads at n: JAX and torch now; returns `hold()`, which caps every BLAS and
     OpenMP pool loaded by then (call it once the entries are built; keep its result)."""
     try:
@@ -228,7 +228,7 @@ def run(args) -> int:
             raise InputError(f"cannot write {path}: its folder does not exist; create it first")
     if args.tf32:
         _enable_tf32()
-    hold = _limit_threads(args.threads) if args.threads else None
+    hold = limit_threads(args.threads) if args.threads else None
     w = WORKLOADS[args.workload]
     X, y = make_data(w, args.dtype)
     entries = build_entries(args, w, X, y)
@@ -248,9 +248,3 @@ def run(args) -> int:
         plot(w, rows, args.plot)
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python benchmarks/bench.py ...`: the same as `mlp-backends bench ...`."""
-    from ..cli import main as cli_main
-
-    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])

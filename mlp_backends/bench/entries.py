@@ -60,7 +60,7 @@ class LibraryEntry(Entry):
         history = train.run(self.model, self.X, self.Y, optimizer=self.optimizer, epochs=1,
                             batch_size=self.w.batch, shuffle=True, seed=self.count,
                             state=self.state, start_step=self.t, step=self.step, threads=self.threads)
-        self.state, self.t = self.model._opt_state, self.model._step
+        self.state, self.t = self.model.optimizer_state.moments, self.model.optimizer_state.step
         self.last_loss = history.loss[-1] if history.loss else float("nan")
         return history.time[-1]
 

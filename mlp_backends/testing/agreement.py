@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import nn, optim
 from ..train import make_step
-from .contract import _name, make_backend, supported_dtypes
+from .contract import describe, make_backend, supported_dtypes
 
 SIZES = (5, 7, 6, 3)
 ROWS = 24
@@ -59,7 +59,7 @@ def _assert_close(b, got, want, dtype: str, what: str, fix: str) -> None:
     if np.allclose(host, want, **tolerance(dtype)):
         return
     diff = np.max(np.abs(host - want)) if host.shape == np.shape(want) else "shape " + str(host.shape)
-    raise AssertionError(f"{_name(b)}: {what} in {dtype} differs from the NumPy float64 reference "
+    raise AssertionError(f"{describe(b)}: {what} in {dtype} differs from the NumPy float64 reference "
                          f"(largest difference {diff}, tolerance {tolerance(dtype)}); {fix}")
 
 
@@ -73,7 +73,7 @@ def _dtypes(b, dtype: str | None) -> tuple[str, ...]:
     if dtype is None:
         return supported
     if dtype not in supported:
-        raise AssertionError(f"{_name(b)}: {dtype} is not supported on device {b.device!r}")
+        raise AssertionError(f"{describe(b)}: {dtype} is not supported on device {b.device!r}")
     return (dtype,)
 
 
@@ -89,8 +89,9 @@ def check_loss_and_gradients_agree(backend, device=None, dtype: str | None = Non
 
 
 def _loss_and_gradients(b, ref, params, X, Y, dtype, fix) -> None:
-    for dtype in _dtypes(b, dtype):
-        to = lambda a: b.asarray(np.array(a), dtype)  # noqa: E731 - a copy: asarray may alias
+    dtypes = _dtypes(b, dtype)
+    for dtype in dtypes:
+        to = lambda a, dtype=dtype: b.asarray(np.array(a), dtype)  # noqa: E731 - a copy: asarray may alias
         for activation in nn.ACTIVATIONS:
             for l2 in (0.0, 0.01) if activation == "relu" else (0.0,):
                 want_loss, want_grads, want_logits = nn.loss_and_grads(ref, params, X, Y, activation, l2)
@@ -102,7 +103,7 @@ def _loss_and_gradients(b, ref, params, X, Y, dtype, fix) -> None:
                 for name, g, w in zip(_param_names(len(params)), grads, want_grads):
                     _assert_close(b, g, w, dtype, f"the gradient of {name} ({case})", fix)
                 assert loss.dtype == b.dtype(dtype), (
-                    f"{_name(b)}: the loss of {dtype} inputs came out {loss.dtype}: the namespace must keep "
+                    f"{describe(b)}: the loss of {dtype} inputs came out {loss.dtype}: the namespace must keep "
                     "the inputs' dtype (no silent promotion or demotion)")
 
 
@@ -122,7 +123,7 @@ def _run_steps(b, dtype: str, compiled: bool) -> None:
         step = make_step(b.xp, opt, activation, l2)
         if compiled:
             step = b.compile(step)
-            assert callable(step), f"{_name(b)}: compile(step) returned {step!r}, not a callable"
+            assert callable(step), f"{describe(b)}: compile(step) returned {step!r}, not a callable"
         mutates = bool(getattr(step, "mutates_params", False))
         gather = getattr(step, "gather", None)  # the loop takes shuffled batches through it
         X_all, Y_all = to(X), to(Y)
@@ -147,7 +148,7 @@ def _run_steps(b, dtype: str, compiled: bool) -> None:
             for name, p, w in zip(_param_names(len(params)), params, ref_params):
                 _assert_close(b, p, w, dtype, f"{how}: {name} after {case}", fix)
                 assert b.owns(p) and p.dtype == b.dtype(dtype), (
-                    f"{_name(b)}: {how} returned {name} as a {type(p).__name__} of dtype {p.dtype} after "
+                    f"{describe(b)}: {how} returned {name} as a {type(p).__name__} of dtype {p.dtype} after "
                     f"{case}; parameters must stay this backend's {dtype} arrays")
             for i, (group, ref_group) in enumerate(zip(state, ref_state)):
                 for name, s, w in zip(_param_names(len(params)), group, ref_group):
@@ -155,7 +156,7 @@ def _run_steps(b, dtype: str, compiled: bool) -> None:
             if given is not None:
                 for before, now in zip(given, _host_copy(b, inputs)):
                     assert np.array_equal(before, now, equal_nan=True), (
-                        f"{_name(b)}: {how} wrote into the parameters or state it was given ({case}) "
+                        f"{describe(b)}: {how} wrote into the parameters or state it was given ({case}) "
                         "without saying so: set step.mutates_params = True on a step that updates "
                         "in place or donates its inputs, so the training loop keeps no stale copies")
 
@@ -165,8 +166,8 @@ def check_plain_steps_agree(backend, device=None, dtype: str | None = None) -> N
     with the plain `train.make_step` on the backend's namespace agree with the reference."""
     b = make_backend(backend, device)
     with b.device_context():
-        for dtype in _dtypes(b, dtype):
-            _run_steps(b, dtype, compiled=False)
+        for one in _dtypes(b, dtype):
+            _run_steps(b, one, compiled=False)
 
 
 def check_compiled_steps_agree(backend, device=None, dtype: str | None = None) -> None:
@@ -174,8 +175,8 @@ def check_compiled_steps_agree(backend, device=None, dtype: str | None = None) -
     step that writes into its inputs says so (`mutates_params`)."""
     b = make_backend(backend, device)
     with b.device_context():
-        for dtype in _dtypes(b, dtype):
-            _run_steps(b, dtype, compiled=True)
+        for one in _dtypes(b, dtype):
+            _run_steps(b, one, compiled=True)
 
 
 #: fit's settings: the optimizers' formulas are checked step by step above; this is the loop.
@@ -195,7 +196,8 @@ def check_fit_agrees(backend, device=None, dtype: str | None = None) -> None:
         return  # trains on a cluster, not through the array loop; its own suite covers it
     _, X, _, y = problem(seed=1)
     fix = "MLP.fit runs train.run: check asarray of the shuffle order, xp.take, xp.stack and to_numpy"
-    for dtype in _dtypes(b, dtype):
+    dtypes = _dtypes(b, dtype)
+    for dtype in dtypes:
         for label, settings in FIT.items():
             models = []
             for where, kind in ((b, dtype), ("numpy", "float64")):
@@ -208,13 +210,13 @@ def check_fit_agrees(backend, device=None, dtype: str | None = None) -> None:
             model, reference = models
             for name, got, want in zip(_param_names(2 * len(SIZES) - 2), model.get_params(),
                                        reference.get_params()):
-                assert got.dtype == np.dtype(dtype), f"{_name(b)}: get_params() gave {name} as {got.dtype}"
+                assert got.dtype == np.dtype(dtype), f"{describe(b)}: get_params() gave {name} as {got.dtype}"
                 _assert_close(b, got, want, dtype, f"{name} after fit ({label})", fix)
             proba = model.predict_proba(X)
             assert isinstance(proba, np.ndarray), (
-                f"{_name(b)}: predict_proba(NumPy rows) returned a {type(proba).__name__}; NumPy in, NumPy out")
+                f"{describe(b)}: predict_proba(NumPy rows) returned a {type(proba).__name__}; NumPy in, NumPy out")
             _assert_close(b, proba, reference.predict_proba(X), dtype, f"predict_proba after fit ({label})", fix)
             on_device = model.predict_proba(b.asarray(X, dtype))
             assert b.owns(on_device), (
-                f"{_name(b)}: predict_proba(an array of this backend) returned a {type(on_device).__name__}; "
+                f"{describe(b)}: predict_proba(an array of this backend) returned a {type(on_device).__name__}; "
                 "the backend's arrays in, the backend's arrays out")

@@ -34,7 +34,8 @@ NAMESPACE = ("argmax", "arange", "asarray", "astype", "all", "exp", "isdtype", "
 _instances: dict = {}
 
 
-def _name(backend) -> str:
+def describe(backend) -> str:
+    """How failure messages name a backend class or instance: "ClassName (registry name)"."""
     cls = backend if isinstance(backend, type) else type(backend)
     return f"{cls.__name__} ({getattr(cls, 'name', '') or 'no name'})"
 
@@ -49,12 +50,12 @@ def make_backend(backend, device=None) -> Backend:
         found = backend.probe()
         if not (isinstance(found, Probe) and found.usable):
             reason = found.reason if isinstance(found, Probe) else f"probe() returned {found!r}"
-            raise AssertionError(f"{_name(backend)}: probe() says it cannot run here ({reason}); "
+            raise AssertionError(f"{describe(backend)}: probe() says it cannot run here ({reason}); "
                                  "the rest of the contract can only be checked where it runs")
         try:
             _instances[key] = backend(device)
         except Exception as exc:
-            raise AssertionError(f"{_name(backend)}({device!r}) raised {type(exc).__name__}: {exc} although "
+            raise AssertionError(f"{describe(backend)}({device!r}) raised {type(exc).__name__}: {exc} although "
                                  "probe() said it is usable: _setup(device) must work wherever probe() "
                                  "says usable (or probe() must say why not)") from exc
     return _instances[key]
@@ -102,9 +103,9 @@ def check_attributes(backend, device=None) -> None:
         f"{cls.__name__}.name is {name!r}: set it to a lower-case identifier such as 'mylib' "
         "(users type it in --backend and MLP_BACKEND, where ':' starts the device)")
     assert isinstance(cls.priority, int) and not isinstance(cls.priority, bool), (
-        f"{_name(cls)}: priority is {cls.priority!r}; make it an int (auto takes the usable GPU backend "
+        f"{describe(cls)}: priority is {cls.priority!r}; make it an int (auto takes the usable GPU backend "
         "with the highest)")
-    assert isinstance(getattr(cls, "distributed", False), bool), f"{_name(cls)}: distributed must be a bool"
+    assert isinstance(getattr(cls, "distributed", False), bool), f"{describe(cls)}: distributed must be a bool"
 
 
 def check_probe(backend, device=None) -> None:
@@ -114,20 +115,20 @@ def check_probe(backend, device=None) -> None:
         found = cls.probe()
     except Exception as exc:
         raise AssertionError(
-            f"{_name(cls)}: probe() raised {type(exc).__name__}: {exc}; probe() must never raise: catch "
+            f"{describe(cls)}: probe() raised {type(exc).__name__}: {exc}; probe() must never raise: catch "
             "the library's errors (ImportError, a driver error) and return Probe(False, 'the reason')") from exc
     assert isinstance(found, Probe), (
-        f"{_name(cls)}: probe() returned {found!r}; return mlp_backends.backend.Probe(usable, reason, devices, "
+        f"{describe(cls)}: probe() returned {found!r}; return mlp_backends.backend.Probe(usable, reason, devices, "
         "version, is_gpu)")
     assert isinstance(found.usable, bool) and isinstance(found.is_gpu, bool), (
-        f"{_name(cls)}: Probe.usable and Probe.is_gpu must be bools, got {found.usable!r}, {found.is_gpu!r}")
+        f"{describe(cls)}: Probe.usable and Probe.is_gpu must be bools, got {found.usable!r}, {found.is_gpu!r}")
     assert found.usable or (isinstance(found.reason, str) and found.reason.strip()), (
-        f"{_name(cls)}: probe() said unusable without a reason; say why in one line (and what to install)")
-    assert "\n" not in found.reason, f"{_name(cls)}: Probe.reason must be one line, got {found.reason!r}"
+        f"{describe(cls)}: probe() said unusable without a reason; say why in one line (and what to install)")
+    assert "\n" not in found.reason, f"{describe(cls)}: Probe.reason must be one line, got {found.reason!r}"
     assert isinstance(found.devices, tuple) and all(isinstance(d, str) for d in found.devices), (
-        f"{_name(cls)}: Probe.devices must be a tuple of strings (what users put after ':'), "
+        f"{describe(cls)}: Probe.devices must be a tuple of strings (what users put after ':'), "
         f"got {found.devices!r}")
-    assert isinstance(found.version, str), f"{_name(cls)}: Probe.version must be a string, got {found.version!r}"
+    assert isinstance(found.version, str), f"{describe(cls)}: Probe.version must be a string, got {found.version!r}"
 
 
 def check_import_is_light(backend, device=None) -> None:
@@ -135,7 +136,7 @@ def check_import_is_light(backend, device=None) -> None:
     cls = _class_of(backend)
     module = cls.__module__
     assert module != "__main__", (
-        f"{_name(cls)} is defined in __main__; define it in a module that its entry point names")
+        f"{describe(cls)} is defined in __main__; define it in a module that its entry point names")
     heavy = set(ARRAY_LIBRARIES)
     try:  # the library of the backend's own arrays counts too (a failing _setup is check_namespace's)
         b = make_backend(backend, device)
@@ -165,11 +166,11 @@ def check_namespace(backend, device=None) -> None:
     b = make_backend(backend, device)
     missing = [n for n in NAMESPACE if not hasattr(b.xp, n)]
     assert not missing, (
-        f"{_name(b)}: the namespace _setup() returned ({getattr(b.xp, '__name__', b.xp)!r}) lacks "
+        f"{describe(b)}: the namespace _setup() returned ({getattr(b.xp, '__name__', b.xp)!r}) lacks "
         f"{', '.join(missing)}; return an array-API namespace (array_api_compat.array_namespace of an array)")
     x = b.asarray(np.ones((2, 2)), "float32")
     y = b.xp.sum(b.xp.exp(x @ x), axis=1)
-    assert tuple(y.shape) == (2,), f"{_name(b)}: xp.sum(exp(x @ x), axis=1) of a 2x2 array has shape {y.shape}"
+    assert tuple(y.shape) == (2,), f"{describe(b)}: xp.sum(exp(x @ x), axis=1) of a 2x2 array has shape {y.shape}"
 
 
 # -- arrays in and out -----------------------------------------------------------
@@ -193,17 +194,17 @@ def check_asarray(backend, device=None) -> None:
         for what, host in _host_samples().items():
             x = b.asarray(host, dtype)
             assert b.owns(x) or not _owns_anything(b), (
-                f"{_name(b)}: asarray({what}, {dtype!r}) returned a {type(x).__module__}.{type(x).__name__}, "
+                f"{describe(b)}: asarray({what}, {dtype!r}) returned a {type(x).__module__}.{type(x).__name__}, "
                 "which owns() does not recognise as this backend's array")
             assert x.dtype == b.dtype(dtype), (
-                f"{_name(b)}: asarray({what} of {host.dtype}, {dtype!r}) returned dtype {x.dtype}; asarray must "
+                f"{describe(b)}: asarray({what} of {host.dtype}, {dtype!r}) returned dtype {x.dtype}; asarray must "
                 f"honour the dtype it is asked for: convert with host.astype({dtype!r}) (or pass dtype= to the "
                 "library), since every backend must start training from the same numbers")
             assert tuple(x.shape) == host.shape, (
-                f"{_name(b)}: asarray({what}) has shape {tuple(x.shape)}, not {host.shape}")
+                f"{describe(b)}: asarray({what}) has shape {tuple(x.shape)}, not {host.shape}")
             where = device_of(x)
             assert _same_device(where, b.device), (
-                f"{_name(b)}: asarray({what}) put the array on {where!r}, not on the backend's device "
+                f"{describe(b)}: asarray({what}) put the array on {where!r}, not on the backend's device "
                 f"{b.device!r}: pass device=self.device (or allocate inside the device's context)")
 
 
@@ -228,15 +229,15 @@ def check_to_numpy(backend, device=None) -> None:
         for what, (x, host) in cases.items():
             got = b.to_numpy(x)
             assert isinstance(got, np.ndarray), (
-                f"{_name(b)}: to_numpy({what}) returned a {type(got).__name__}, not a numpy.ndarray")
+                f"{describe(b)}: to_numpy({what}) returned a {type(got).__name__}, not a numpy.ndarray")
             assert got.shape == host.shape, (
-                f"{_name(b)}: to_numpy({what}) has shape {got.shape}, not {host.shape}: keep the shape "
+                f"{describe(b)}: to_numpy({what}) has shape {got.shape}, not {host.shape}: keep the shape "
                 "(0-d stays 0-d, empty stays empty)")
             assert got.dtype == np.dtype(dtype), (
-                f"{_name(b)}: to_numpy({what}) of a {dtype} array returned {got.dtype}")
+                f"{describe(b)}: to_numpy({what}) of a {dtype} array returned {got.dtype}")
             want = host.astype(dtype)
             assert np.array_equal(got, want), (
-                f"{_name(b)}: to_numpy({what}) returned other values than the array holds "
+                f"{describe(b)}: to_numpy({what}) returned other values than the array holds "
                 f"(first differences at {np.argwhere(got != want)[:3].tolist()}): copy it to the host "
                 "in its logical order (np.asarray(x) or the library's own conversion), not its raw buffer")
 
@@ -246,15 +247,15 @@ def check_owns(backend, device=None) -> None:
     b = make_backend(backend, device)
     x = b.asarray(np.ones(3), "float32")
     assert b.owns(x) is True, (
-        f"{_name(b)}: owns() returned False for an array made by its own asarray; the model then copies "
+        f"{describe(b)}: owns() returned False for an array made by its own asarray; the model then copies "
         "the user's device arrays through the host")
     for what, other in (("a list", [1.0, 2.0]), ("a float", 1.0), ("None", None), ("a string", "abc")):
         assert b.owns(other) is False, (
-            f"{_name(b)}: owns({what}) returned {b.owns(other)!r}; return True only for arrays of this "
+            f"{describe(b)}: owns({what}) returned {b.owns(other)!r}; return True only for arrays of this "
             "backend's namespace (Backend.owns does that with array_api_compat.array_namespace)")
     if not isinstance(x, np.ndarray):
         assert b.owns(np.ones(3)) is False, (
-            f"{_name(b)}: owns() returned True for a NumPy array, which is not this backend's array type")
+            f"{describe(b)}: owns() returned True for a NumPy array, which is not this backend's array type")
 
 
 def check_synchronize(backend, device=None) -> None:
@@ -263,9 +264,9 @@ def check_synchronize(backend, device=None) -> None:
     x = b.asarray(np.ones((64, 64)), "float32")
     for _ in range(3):
         x = x @ x / 64
-    assert b.synchronize() is None, f"{_name(b)}: synchronize() must return None"
-    assert b.synchronize() is None, f"{_name(b)}: synchronize() twice in a row must work"
-    assert np.allclose(b.to_numpy(x), 1.0), f"{_name(b)}: (ones @ ones / 64) three times is not all ones"
+    assert b.synchronize() is None, f"{describe(b)}: synchronize() must return None"
+    assert b.synchronize() is None, f"{describe(b)}: synchronize() twice in a row must work"
+    assert np.allclose(b.to_numpy(x), 1.0), f"{describe(b)}: (ones @ ones / 64) three times is not all ones"
 
 
 def check_device_context(backend, device=None) -> None:
@@ -274,13 +275,13 @@ def check_device_context(backend, device=None) -> None:
     b = make_backend(backend, device)
     context = b.device_context()
     assert hasattr(context, "__enter__") and hasattr(context, "__exit__"), (
-        f"{_name(b)}: device_context() returned {context!r}; return a context manager "
+        f"{describe(b)}: device_context() returned {context!r}; return a context manager "
         "(contextlib.nullcontext() when the library needs none)")
     with context:
         with b.device_context():  # the model's methods nest it
             x = b.asarray(np.ones(3), "float32")
             y = b.xp.sum(x * x)
-    assert float(b.to_numpy(y)) == 3.0, f"{_name(b)}: sum(ones(3) ** 2) inside device_context() is not 3"
+    assert float(b.to_numpy(y)) == 3.0, f"{describe(b)}: sum(ones(3) ** 2) inside device_context() is not 3"
 
 
 def check_memory_stats(backend, device=None) -> None:
@@ -290,14 +291,14 @@ def check_memory_stats(backend, device=None) -> None:
     if stats is None:
         return
     assert isinstance(stats, dict) and set(stats) >= {"in_use_bytes", "peak_bytes"}, (
-        f"{_name(b)}: memory_stats() returned {stats!r}; return None on the host, else a dict with "
+        f"{describe(b)}: memory_stats() returned {stats!r}; return None on the host, else a dict with "
         "'in_use_bytes' and 'peak_bytes'")
     for key in ("in_use_bytes", "peak_bytes"):
         value = stats[key]
         assert isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0, (
-            f"{_name(b)}: memory_stats()[{key!r}] is {value!r}; it must be a whole number of bytes, 0 or more")
+            f"{describe(b)}: memory_stats()[{key!r}] is {value!r}; it must be a whole number of bytes, 0 or more")
     assert stats["peak_bytes"] >= stats["in_use_bytes"], (
-        f"{_name(b)}: memory_stats() reports a peak ({stats['peak_bytes']}) below what is in use "
+        f"{describe(b)}: memory_stats() reports a peak ({stats['peak_bytes']}) below what is in use "
         f"({stats['in_use_bytes']})")
 
 
@@ -306,12 +307,12 @@ def check_out_of_memory(backend, device=None) -> None:
     impossible allocation (tried in a fresh interpreter: some libraries crash), False for other errors."""
     b = make_backend(backend, device)
     assert b.is_out_of_memory(MemoryError("out of host memory")) is True, (
-        f"{_name(b)}: is_out_of_memory(MemoryError()) is not True; keep Backend.is_out_of_memory's cases "
+        f"{describe(b)}: is_out_of_memory(MemoryError()) is not True; keep Backend.is_out_of_memory's cases "
         "(call super().is_out_of_memory(exc)) and add your library's")
     for exc in (ValueError("operands could not be broadcast together"), TypeError("unsupported operand"),
                 KeyError("x"), ZeroDivisionError("division by zero")):
         assert b.is_out_of_memory(exc) is False, (
-            f"{_name(b)}: is_out_of_memory({type(exc).__name__}({str(exc)!r})) is not False; the model "
+            f"{describe(b)}: is_out_of_memory({type(exc).__name__}({str(exc)!r})) is not False; the model "
             "would then tell the user to shrink the batch for a bug that is not about memory")
     cls = _class_of(backend)
     if cls.__module__ == "__main__" or not isinstance(backend, type):
@@ -338,6 +339,6 @@ def check_out_of_memory(backend, device=None) -> None:
     error = found["error"] or ""
     looks_like_memory = any(w in error.lower() for w in ("memory", "alloc", "resource_exhausted"))
     assert found["recognised"] or not looks_like_memory, (
-        f"{_name(cls)}: allocating 1 PiB raised {error!r}, which is_out_of_memory() does not recognise; "
+        f"{describe(cls)}: allocating 1 PiB raised {error!r}, which is_out_of_memory() does not recognise; "
         "recognise it (by type, or by its message when the library has no type for it) so that users get "
         "the sizes and what to try instead of a traceback")

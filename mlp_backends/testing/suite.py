@@ -79,10 +79,10 @@ def _resolve(item, device):
     """(label, class or instance, device) for a class, an instance or a registry spec."""
     if not isinstance(item, str):
         return label_of(item, device), item, device
-    from ..registry import _discover, _parse
+    from ..registry import discover_plugins, parse_spec
 
-    name, spec_device = _parse(item)
-    plugins = _discover()
+    name, spec_device = parse_spec(item)
+    plugins = discover_plugins()
     if name not in plugins or plugins[name][0] is None:
         return item, None, spec_device
     return item, plugins[name][0], spec_device if spec_device is not None else device
