@@ -8,17 +8,20 @@ libraries (CuPy, PyTorch, JAX, ...) load when a backend is first asked for.
 
 from .backend import Backend, BackendInfo, Probe
 from .errors import (
-                     BackendError,
-                     ClusterError,
-                     DeviceMemoryError,
-                     InputError,
-                     InputTypeError,
-                     ModelFileError,
-                     UsageError,
+    BackendError,
+    ClusterError,
+    DeviceMemoryError,
+    DivergedError,
+    FastPathError,
+    InputError,
+    InputTypeError,
+    ModelFileError,
+    TrainingInterrupted,
+    UsageError,
 )
 from .model import MLP
 from .registry import get_backend, list_backends, use_backend
-from .train import DivergedError, EarlyStopping, History, TrainingInterrupted
+from .train import EarlyStopping, History
 
 __version__ = "0.1.0"
 
@@ -31,6 +34,7 @@ __all__ = [
     "DeviceMemoryError",
     "DivergedError",
     "EarlyStopping",
+    "FastPathError",
     "History",
     "InputError",
     "InputTypeError",

@@ -1,7 +1,9 @@
-"""Errors the library raises on purpose: each message says what is wrong and what to do.
+"""Every error the library raises on purpose: each message says what is wrong and what to do.
 
-They subclass ValueError or TypeError so callers that catch the builtin
-still catch them, and the CLI turns every `UsageError` into exit code 2.
+The caller's mistakes subclass `UsageError` and ValueError, TypeError or
+MemoryError, so callers that catch the builtin still catch them, and the CLI
+turns every `UsageError` into exit code 2. The rest report what happened while
+training: a diverged loss, Ctrl-C, a lost cluster, a fast path that may not fall back.
 """
 
 
@@ -40,3 +42,16 @@ class DeviceMemoryError(UsageError, MemoryError):
 class ClusterError(RuntimeError):
     """A cluster lost what training needs (every worker, the scheduler) or stopped answering;
     the message names what was lost and what the model holds now."""
+
+
+class DivergedError(ArithmeticError):
+    """The training loss became NaN or infinite (raised with on_divergence="raise")."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a step; the message says where and how to resume."""
+
+
+class FastPathError(RuntimeError):
+    """A backend's fast path fell back while $MLP_BACKENDS_STRICT_FAST=1 forbids it
+    (mlp_backends/fastpath.py)."""

@@ -12,15 +12,11 @@ from __future__ import annotations
 import logging
 import os
 
-from .errors import one_line
+from .errors import FastPathError, one_line
 
 STRICT_ENV = "MLP_BACKENDS_STRICT_FAST"
 
 log = logging.getLogger(__name__)
-
-
-class FastPathError(RuntimeError):
-    """A fast path fell back while $MLP_BACKENDS_STRICT_FAST=1 forbids it."""
 
 
 def strict() -> bool:

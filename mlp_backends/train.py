@@ -23,7 +23,7 @@ import numpy as np
 from . import chunks, nn
 from . import threads as cpu_threads
 from .checkpoint import Checkpoint, Progress
-from .errors import InputError
+from .errors import DivergedError, InputError, TrainingInterrupted
 from .optim import OptimizerState
 from .outofcore import RowSource
 from .validation import check_params
@@ -194,14 +194,6 @@ def on_device(method):
             return method(model, *args, **kwargs)
 
     return run_on_device
-
-
-class DivergedError(ArithmeticError):
-    """The training loss became NaN or infinite (raised with on_divergence="raise")."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped training after a step; the message says where and how to resume."""
 
 
 class _StopOnSigint:

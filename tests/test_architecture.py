@@ -185,3 +185,16 @@ def test_tests_use_no_private_helper_of_another_test_module():
     found = [f"{p.name}:{n.lineno}: {ast.unparse(n)}" for p in paths for n in ast.walk(ast.parse(p.read_text()))
              if isinstance(n, ast.ImportFrom) and n.module in local and any(_private(a.name) for a in n.names)]
     assert not found, found
+
+
+def test_every_public_exception_class_lives_in_errors_py():
+    import builtins
+
+    exceptions = {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
+    errors_tree = ast.parse((PACKAGE / "errors.py").read_text())
+    exceptions |= {n.name for n in errors_tree.body if isinstance(n, ast.ClassDef)}
+    assert {"DivergedError", "TrainingInterrupted", "FastPathError", "InputError"} <= exceptions
+    found = [f"{p.relative_to(PACKAGE)}: {n.name}" for p in PACKAGE.rglob("*.py") if p.name != "errors.py"
+             for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.ClassDef) and not _private(n.name)
+             and any(ast.unparse(b).split(".")[-1] in exceptions for b in n.bases)]
+    assert not found, found

@@ -27,7 +27,8 @@ from backends import cupy_step
 from backends.cupy_step import Gather, compile_step, step_kernels, update_kernels
 from mlp_backends import MLP, get_backend, list_backends, optim, train
 from mlp_backends.backend import Backend, Probe
-from mlp_backends.fastpath import STRICT_ENV, FastPathError, fall_back
+from mlp_backends.errors import FastPathError
+from mlp_backends.fastpath import STRICT_ENV, fall_back
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05), "nesterov": optim.Momentum(0.05, nesterov=True),
               "adam": optim.Adam(0.01)}

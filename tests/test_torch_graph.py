@@ -18,7 +18,8 @@ import pytest
 from conftest import step_problem, tolerance
 
 from mlp_backends import get_backend, list_backends, optim, train
-from mlp_backends.fastpath import STRICT_ENV, FastPathError
+from mlp_backends.errors import FastPathError
+from mlp_backends.fastpath import STRICT_ENV
 
 TORCH = {i.name: i for i in list_backends()}.get("torch")
 pytestmark = pytest.mark.skipif(TORCH is None or not TORCH.usable,
