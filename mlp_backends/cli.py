@@ -195,6 +195,11 @@ def _scheduler_address(scheduler: str) -> str:
         waited += 0.2
 
 
+def _choices(name: str) -> tuple:
+    """An option's choices: the values the API's rule for `name` allows (validation.PARAMETERS)."""
+    return validation.PARAMETERS[name].choices
+
+
 def _train_settings(args) -> dict:
     """The run's settings: the defaults table, then --recipe, then the options given; each checked."""
     s = defaults.settings(
@@ -550,11 +555,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "scaled to the data, 500 epochs; options given explicitly still win")
     g.add_argument("--hidden", type=int, nargs="+", default=None, metavar="N",
                    help=f"hidden layer sizes (default: {D['hidden_size']})")
-    g.add_argument("--activation", default=None, choices=["sigmoid", "relu", "tanh"],
+    g.add_argument("--activation", default=None, choices=_choices("activation"),
                    help=f"hidden activation (default: {D['activation']})")
-    g.add_argument("--init", default=None, choices=["auto", "glorot", "he", "standard_normal"],
+    g.add_argument("--init", default=None, choices=_choices("init"),
                    help=f"initial weights (default: {D['init']}: He for relu, Glorot otherwise)")
-    g.add_argument("--dtype", default=None, choices=["float32", "float64"], help=f"(default: {D['dtype']})")
+    g.add_argument("--dtype", default=None, choices=_choices("dtype"), help=f"(default: {D['dtype']})")
     g.add_argument("--backend", default=None, metavar="SPEC",
                    help="auto (default), a name, or name:device; $MLP_BACKEND also works")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -563,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'processes' for a local cluster of worker processes (default: a threads-only "
                         "local cluster in this process, started and closed)")
     g = p.add_argument_group("training")
-    g.add_argument("--optimizer", default=None, choices=["sgd", "momentum", "adam"],
+    g.add_argument("--optimizer", default=None, choices=_choices("optimizer"),
                    help=f"(default: {D['optimizer']})")
     g.add_argument("--learning-rate", "--lr", type=float, default=None, metavar="LR",
                    help=f"on the mean loss of a batch (default: {D['learning_rate']})")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
 #: The output layer and its loss: "softmax" with cross-entropy (one class per
 #: row), or "logistic" with binary cross-entropy per output unit (one unit for
 #: a binary problem, one per label for multilabel targets). Both are canonical
@@ -22,44 +21,85 @@ OUTPUTS = ("softmax", "logistic")
 
 
 def sigmoid(xp, z):
-    # The tanh form never overflows, unlike 1 / (1 + exp(-z)) for z << 0.
+    """1 / (1 + exp(-z)), in the tanh form, which never overflows (the other does for z << 0)."""
     return 0.5 * xp.tanh(0.5 * z) + 0.5
 
 
+def sigmoid_grad(xp, a, g):
+    """g * sigmoid'(z) = g * a (1 - a), with a = sigmoid(z)."""
+    return g * a * (1 - a)
+
+
 def relu(xp, z):
-    # A Python scalar operand (standard since 2024.12) allocates no array of zeros.
+    """max(z, 0); a Python scalar operand (standard since 2024.12) allocates no array of zeros."""
     return xp.maximum(z, 0.0)
 
 
+def relu_grad(xp, a, g):
+    """g where a > 0, else 0, with a = relu(z)."""
+    # A 0/1 mask product: xp.where(a > 0, g, 0) takes ten times as long on NumPy
+    # (it branches per element), and NumPy's sign is not vectorized either.
+    return g * xp.astype(a > 0, g.dtype)
+
+
 def tanh(xp, z):
+    """tanh(z)."""
     return xp.tanh(z)
 
 
+def tanh_grad(xp, a, g):
+    """g * tanh'(z) = g (1 - a^2), with a = tanh(z)."""
+    return g * (1 - a * a)
+
+
+def identity(xp, z):
+    """z itself (scikit-learn's "identity": a linear hidden layer)."""
+    return z
+
+
+def identity_grad(xp, a, g):
+    """g: the identity's derivative is 1."""
+    return g
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A hidden layer's activation and its derivative, side by side. The derivative is
+    written with the activation's output a = f(z), which all of them allow, so backprop
+    keeps only the layers' outputs. Backends with in-place kernels key them by `name`
+    (backends/numpy_inplace.py), and tests hold those to these functions."""
+
+    name: str
+    function: Callable  # (xp, z) -> f(z)
+    derivative: Callable  # (xp, a, g) -> g * f'(z), with a = f(z)
+
+
+#: Every activation, by the name MLP, fit, the CLI and the model files use.
+ACTIVATION_TABLE = {a.name: a for a in (
+    Activation("sigmoid", sigmoid, sigmoid_grad),
+    Activation("relu", relu, relu_grad),
+    Activation("tanh", tanh, tanh_grad),
+    Activation("identity", identity, identity_grad),
+)}
+ACTIVATIONS = tuple(ACTIVATION_TABLE)
+
+
+def lookup_activation(name: str) -> Activation:
+    """The table's entry for `name`; an unknown name is a ValueError listing the choices."""
+    try:
+        return ACTIVATION_TABLE[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
+
+
 def activate(xp, name: str, z):
-    if name == "identity":
-        return z
-    if name == "sigmoid":
-        return sigmoid(xp, z)
-    if name == "relu":
-        return relu(xp, z)
-    if name == "tanh":
-        return tanh(xp, z)
-    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    """f(z) for the activation called `name`."""
+    return lookup_activation(name).function(xp, z)
 
 
 def activation_grad(xp, name: str, a, g):
-    """g * f'(z), written with the activation's output a = f(z) (all four allow it)."""
-    if name == "identity":
-        return g
-    if name == "sigmoid":
-        return g * a * (1 - a)
-    if name == "relu":
-        # A 0/1 mask product: xp.where(a > 0, g, 0) takes ten times as long on NumPy
-        # (it branches per element), and NumPy's sign is not vectorized either.
-        return g * xp.astype(a > 0, g.dtype)
-    if name == "tanh":
-        return g * (1 - a * a)
-    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    """g * f'(z) for the activation called `name`, written with its output a = f(z)."""
+    return lookup_activation(name).derivative(xp, a, g)
 
 
 def log_softmax(xp, logits):
@@ -135,14 +175,13 @@ def kernels(xp, activation: str, wrap: Callable | None = None) -> Kernels:
     and refuses a lambda's "<lambda>". backward never calls `activation_grad`
     for "identity" (f' = 1).
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    entry = lookup_activation(activation)
 
     def bias(z, b):
-        return activate(xp, activation, z + b)
+        return entry.function(xp, z + b)
 
     def grad(a, g):
-        return activation_grad(xp, activation, a, g)
+        return entry.derivative(xp, a, g)
 
     def softmax_minus_target(log_p, Y, n):
         return softmax_delta(xp, log_p, Y, n)

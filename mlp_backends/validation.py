@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from . import chunks, nn
+from . import chunks, nn, optim
 from .errors import DeviceMemoryError, InputError, InputTypeError, one_line
 
 DTYPES = ("float32", "float64")
@@ -51,7 +51,7 @@ class Whole:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
             raise InputTypeError(f"{name} must be {self.describe()}, got {_shown(value)}")
         if value < self.low:
-            raise InputError(f"{name} must be {self.describe()}, got {value!r}")
+            raise InputError(f"{name} must be {self.describe()}, got {int(value)}")
         return int(value)
 
 
@@ -86,8 +86,9 @@ class Number:
             ok = v >= self.low if lo_in else v > self.low
         if ok and self.high is not None:
             ok = v <= self.high if hi_in else v < self.high
-        if not ok:
-            raise InputError(f"{name} must be {self.describe()}, got {value!r}")
+        if not ok:  # a NumPy scalar is shown as the number it holds
+            shown = value.item() if isinstance(value, np.generic) else value
+            raise InputError(f"{name} must be {self.describe()}, got {shown!r}")
         return v
 
 
@@ -134,7 +135,7 @@ PARAMETERS: dict[str, Any] = {
     "epochs": Whole(0),
     "batch_size": Whole(1, none=True),
     "learning_rate": Number(0, None, "neither"),
-    "optimizer": OneOf(("sgd", "momentum", "adam")),
+    "optimizer": OneOf(optim.OPTIMIZERS),
     "momentum": Number(0, 1, "left"),
     "nesterov": Flag(),
     "shuffle": Flag(),
