@@ -103,6 +103,14 @@ def refresh() -> None:
         drivers.present.cache_clear()
 
 
+def backend_info(name: str) -> BackendInfo:
+    """The row `list_backends()` would show for one backend, probing only that plugin
+    (a name no plugin registers gives an unusable row that says so)."""
+    if name not in discover_plugins():
+        return BackendInfo(name, False, "no plugin registers this name")
+    return _probe(name)
+
+
 def list_backends(refresh_cache: bool = False) -> list[BackendInfo]:
     """Every registered backend, usable or not, in registration order."""
     if refresh_cache:

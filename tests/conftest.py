@@ -1,7 +1,11 @@
-"""Fixtures that run a test on every registered backend, in both dtypes.
+"""Fixtures that run a test on every registered backend, in both dtypes, and the one
+way to say that a test needs a backend: `@pytest.mark.requires_backend("torch")` (on a
+test, a module's `pytestmark`, or a `pytest.param`).
 
 An unusable backend is skipped with the registry's own reason (pytest runs
-with -rs, so every skip and its reason shows in the summary).
+with -rs, so every skip and its reason shows in the summary). Backends are
+probed lazily, when the first test that needs one is set up: collecting the
+tests loads the plugins' classes but probes none of them.
 """
 
 from __future__ import annotations
@@ -14,18 +18,38 @@ import textwrap
 import numpy as np
 import pytest
 
-from mlp_backends import get_backend, list_backends, registry
+from mlp_backends import get_backend, registry
 from mlp_backends.testing import tolerance  # noqa: F401 - tests import it from here
 
 
 def pytest_sessionstart(session):
     """CI names the backends that must run ($MLP_BACKENDS_REQUIRE): a skip there is a failure."""
     required = [n for n in os.environ.get("MLP_BACKENDS_REQUIRE", "").split(",") if n]
-    infos = {i.name: i for i in list_backends()}
-    missing = [f"{n}: {infos[n].reason if n in infos else 'not registered'}"
-               for n in required if n not in infos or not infos[n].usable]
+    infos = [registry.backend_info(n) for n in required]
+    missing = [f"{i.name}: {i.reason}" for i in infos if not i.usable]
     if missing:
         raise pytest.UsageError("required backends are not usable: " + "; ".join(missing))
+
+
+def skip_unless_usable(*names: str) -> None:
+    """Skip, with the registry's reason, unless each named backend is usable here (probing
+    only those); what the `requires_backend` marker does, for fixtures to call."""
+    for name in names:
+        info = registry.backend_info(name)
+        if not info.usable:
+            pytest.skip(f"{name}: {info.reason}")
+
+
+def pytest_runtest_setup(item):
+    """`requires_backend(name, ...)` marks: see skip_unless_usable."""
+    for mark in item.iter_markers("requires_backend"):
+        skip_unless_usable(*mark.args)
+
+
+def with_backend(name: str, *args, **kwargs):
+    """A `pytest.param` that needs backend `name` (its id is `name` unless given)."""
+    kwargs.setdefault("id", name)
+    return pytest.param(*(args or (name,)), marks=pytest.mark.requires_backend(name), **kwargs)
 
 
 def needs(module: str):
@@ -49,18 +73,21 @@ def is_own(info) -> bool:
 
 def backend_params(dtypes):
     """pytest params (spec, dtype) for every array backend of this project and each of
-    `dtypes`; an unusable backend's params skip with the registry's reason."""
+    `dtypes`, each marked `requires_backend`: an unusable one skips with the registry's
+    reason when its test is set up (nothing is probed while collecting)."""
     params = []
     # A distributed backend (dask) is not an array library for the model: its
     # parameters are NumPy on the driver and its training needs a cluster, so
     # the array-level suite would only re-test numpy, slowly. It has its own
     # tests (tests/test_distributed.py) against a LocalCluster.
-    for info in (i for i in list_backends() if not i.distributed and is_own(i)):
-        specs = [info.name, *EXTRA_DEVICES.get(info.name, [])]
-        for spec in specs:
+    plugins = registry.discover_plugins()
+    own = [(name, cls) for name, (cls, source) in plugins.items()
+           if source.endswith("(mlp-backends)") and not getattr(cls, "distributed", False)]
+    # In list_backends' order: GPU-capable first, then by priority.
+    for name, _ in sorted(own, key=lambda row: (-getattr(row[1], "priority", 0), row[0])):
+        for spec in [name, *EXTRA_DEVICES.get(name, [])]:
             for dtype in dtypes:
-                marks = [] if info.usable else [pytest.mark.skip(reason=f"{info.name}: {info.reason}")]
-                params.append(pytest.param((spec, dtype), id=f"{spec}-{dtype}", marks=marks))
+                params.append(with_backend(name, (spec, dtype), id=f"{spec}-{dtype}"))
     return params
 
 
@@ -81,7 +108,7 @@ def backend32(request):
 def usable_or_strict(name: str) -> str:
     """`name` where that backend runs here, else array_api_strict (in the test extra):
     a test that wants "another backend" still runs on a machine without `name`."""
-    return name if any(i.name == name and i.usable for i in list_backends()) else "array_api_strict"
+    return name if registry.backend_info(name).usable else "array_api_strict"
 
 
 def step_problem(backend, dtype, sizes=(5, 7, 6, 3), n=40, seed=0):

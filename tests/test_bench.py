@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import skip_unless_usable
 
 from mlp_backends import bench, cli
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    pytest.importorskip("torch", reason="the smoke run compares numpy with torch and its eager loop")
+    skip_unless_usable("torch")  # the smoke run compares numpy with torch and its eager loop
     out = tmp_path_factory.mktemp("bench")
     argv = ["bench", "--workload", "tiny", "--backends", "numpy,torch", "--plain", "--repeats", "2",
             "--epochs", "2", "--json", str(out / "r.json"), "--plot", str(out / "r.png")]
@@ -86,16 +87,13 @@ def test_benchmarks_script_is_the_same_command():
 
 @pytest.mark.parametrize(("script", "args", "says"), [
     ("memory_copies.py", [], ["adam      in place", "adam      plain"]),
-    ("memory_savers.py", ["--workload", "tiny", "--optimizers", "sgd", "--rounds", "1"],
-     ["donate", "in_place", "on/off"]),
+    pytest.param("memory_savers.py", ["--workload", "tiny", "--optimizers", "sgd", "--rounds", "1"],
+                 ["donate", "in_place", "on/off"], marks=pytest.mark.requires_backend("jax", "torch")),
     ("gpu_memory.py", ["--backends", "numpy", "--workload", "tiny", "--fits", "2", "--epochs", "1"],
      ['"backend": "numpy"', '"fits": 2', '"in_use_growth_mb": null']),
 ])
 def test_side_scripts_run_end_to_end(script, args, says):
     """The benchmarks behind figures quoted in code and RESULTS.md still run (not timed here)."""
-    if script == "memory_savers.py":
-        pytest.importorskip("jax")
-        pytest.importorskip("torch")
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

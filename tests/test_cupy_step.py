@@ -25,7 +25,7 @@ from conftest import step_problem, tolerance
 
 from backends import cupy_step
 from backends.cupy_step import Gather, compile_step, step_kernels, update_kernels
-from mlp_backends import MLP, get_backend, list_backends, optim, train
+from mlp_backends import MLP, get_backend, optim, train
 from mlp_backends.backend import Backend, Probe
 from mlp_backends.errors import FastPathError
 from mlp_backends.fastpath import STRICT_ENV, fall_back
@@ -335,10 +335,7 @@ def test_fit_and_inference_run_inside_the_backends_device_context(blobs):
 
 
 # -- on a GPU ------------------------------------------------------------------
-CUPY = {i.name: i for i in list_backends()}.get("cupy")
-
-
-@pytest.mark.skipif(CUPY is None or not CUPY.usable, reason=f"cupy: {CUPY.reason if CUPY else 'not registered'}")
+@pytest.mark.requires_backend("cupy")
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 def test_cupy_fused_step_agrees_with_the_plain_step_and_its_kernels_are_fused(name, activation):

@@ -20,10 +20,9 @@ import pytest
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
-from mlp_backends import MLP, ClusterError, list_backends  # noqa: E402
+from mlp_backends import MLP, ClusterError  # noqa: E402
 
-if not any(i.name == "dask" and i.usable for i in list_backends()):
-    pytest.skip("the dask backend is not usable here", allow_module_level=True)
+pytestmark = pytest.mark.requires_backend("dask")
 
 EPOCHS = 4
 F64 = {"rtol": 1e-12, "atol": 1e-14}

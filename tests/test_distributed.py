@@ -26,11 +26,8 @@ import dask.system  # noqa: E402
 
 from mlp_backends import MLP, BackendError, DivergedError, EarlyStopping, InputError, get_backend, list_backends  # noqa: E402
 
-if not any(i.name == "dask" for i in list_backends()):  # e.g. a venv installed before the entry point
-    pytest.skip("the dask backend is not registered here; reinstall: pip install -e '.[dask]'",
-                allow_module_level=True)
-
-pytestmark = pytest.mark.timeout(300)
+# Not registered: e.g. a venv installed before the entry point (reinstall: pip install -e '.[dask]').
+pytestmark = [pytest.mark.timeout(300), pytest.mark.requires_backend("dask")]
 
 F64 = {"rtol": 1e-10, "atol": 1e-12}
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import step_problem, tolerance
 
-from mlp_backends import get_backend, list_backends, nn, optim, train
+from mlp_backends import get_backend, nn, optim, train
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05, nesterov=True), "adam": optim.Adam(0.01)}
 
@@ -114,10 +114,7 @@ def _check_kernel_path(be, dtype, activation):
     np.testing.assert_allclose(got[1], want[1], **tolerance(dtype))
 
 
-TORCH = {i.name: i for i in list_backends()}.get("torch")
-
-
-@pytest.mark.skipif(TORCH is None or not TORCH.usable, reason=f"torch: {TORCH.reason if TORCH else 'not registered'}")
+@pytest.mark.requires_backend("torch")
 def test_torch_compile_opt_in_agrees_with_the_plain_step(monkeypatch):
     # Dynamo's "eager" backend traces the step as inductor would, without seconds of codegen.
     monkeypatch.setenv("MLP_BACKENDS_TORCH_COMPILE", "eager")
@@ -133,7 +130,7 @@ def test_torch_compile_opt_in_agrees_with_the_plain_step(monkeypatch):
     np.testing.assert_allclose(got[1], want[1], **tolerance("float32"))
 
 
-@pytest.mark.skipif(TORCH is None or not TORCH.usable, reason=f"torch: {TORCH.reason if TORCH else 'not registered'}")
+@pytest.mark.requires_backend("torch")
 def test_torch_compile_is_off_unless_asked(monkeypatch):
     monkeypatch.delenv("MLP_BACKENDS_TORCH_COMPILE", raising=False)
     be = get_backend("torch")
@@ -179,10 +176,7 @@ def test_skip_non_finite_drops_a_bad_batch_on_the_device(backend):
             np.testing.assert_array_equal(g, k)
 
 
-JAX = {i.name: i for i in list_backends()}.get("jax")
-
-
-@pytest.mark.skipif(JAX is None or not JAX.usable, reason=f"jax: {JAX.reason if JAX else 'not registered'}")
+@pytest.mark.requires_backend("jax")
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))
 def test_jax_compiled_step_donates_its_parameters_and_state(opt, monkeypatch):
     """XLA reuses the step's inputs for its outputs, so training holds one set of parameters and

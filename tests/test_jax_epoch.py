@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 from conftest import tolerance
 
-from mlp_backends import MLP, get_backend, list_backends, optim, train
+from mlp_backends import MLP, get_backend, optim, train
 
-JAX = {i.name: i for i in list_backends()}.get("jax")
-pytestmark = pytest.mark.skipif(JAX is None or not JAX.usable,
-                                reason=f"jax: {JAX.reason if JAX else 'not registered'}")
+pytestmark = pytest.mark.requires_backend("jax")
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05, nesterov=True), "adam": optim.Adam(0.01)}
 

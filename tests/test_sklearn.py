@@ -361,11 +361,11 @@ ARRAY_API_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.requires_backend("torch")
 def test_array_api_dispatch():
     """scikit-learn's array-API checks on array_api_strict and PyTorch (CPU), and
     arrays of the input's library out. SCIPY_ARRAY_API=1 must be set before SciPy is
     imported, which this process did long ago: so a subprocess."""
-    pytest.importorskip("torch")
     env = {**os.environ, "SCIPY_ARRAY_API": "1"}
     proc = subprocess.run([sys.executable, "-c", ARRAY_API_SCRIPT], capture_output=True, text=True, env=env,
                           timeout=300)

@@ -226,12 +226,8 @@ def test_fit_uses_the_count_asked_for_records_it_and_restores_blas():
         model.fit(X, np.arange(40) % 3, epochs=1, threads=0)
 
 
+@pytest.mark.requires_backend("jax")
 def test_a_backend_that_sets_its_own_threads_is_left_alone():
-    pytest.importorskip("jax")
-    from mlp_backends import list_backends
-
-    if not {i.name: i for i in list_backends()}["jax"].usable:
-        pytest.skip("jax is not usable here")
     model = MLP(3, 2, 2, backend="jax", seed=0)
     history = model.fit(np.eye(3), [0, 1, 1], epochs=1, batch_size=2)
     assert history.threads["mode"] == "library" and "threads" not in history.extra

@@ -17,13 +17,11 @@ import numpy as np
 import pytest
 from conftest import step_problem, tolerance
 
-from mlp_backends import get_backend, list_backends, optim, train
+from mlp_backends import get_backend, optim, registry, train
 from mlp_backends.errors import FastPathError
 from mlp_backends.fastpath import STRICT_ENV
 
-TORCH = {i.name: i for i in list_backends()}.get("torch")
-pytestmark = pytest.mark.skipif(TORCH is None or not TORCH.usable,
-                                reason=f"torch: {TORCH.reason if TORCH else 'not registered'}")
+pytestmark = pytest.mark.requires_backend("torch")
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05, nesterov=True), "adam": optim.Adam(0.01)}
 
@@ -113,12 +111,10 @@ def test_a_failed_capture_falls_back_to_the_eager_step_or_raises_when_strict(mon
         np.testing.assert_array_equal(g, w)
 
 
-GPU = TORCH is not None and TORCH.usable and TORCH.is_gpu
-
-
-@pytest.mark.skipif(not GPU, reason="torch: no CUDA device here")
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_torch_on_cuda_replays_real_graphs_with_the_plain_steps_numbers(name, monkeypatch):
+    if not registry.backend_info("torch").is_gpu:
+        pytest.skip("torch: no CUDA device here")
     import torch
 
     from backends.torch_graph import GraphedStep
