@@ -20,6 +20,8 @@ def _device_names(xp) -> list[str]:
 
 
 class StrictBackend(Backend):
+    """array-api-strict on its CPU device or its second device (array_api_strict:device1)."""
+
     name = "array_api_strict"
     priority = -10  # never worth choosing for speed
 

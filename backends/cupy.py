@@ -75,6 +75,9 @@ def _fusable_cupy():
 
 
 class CuPyBackend(Backend):
+    """CuPy on a CUDA device ("cupy", or "cupy:1" / "cupy:cuda:1" for another); steps run fused
+    elementwise kernels."""
+
     name = "cupy"
     priority = 100  # first choice of auto when it works
     gpu_drivers = ("nvidia", "rocm")
@@ -115,6 +118,7 @@ class CuPyBackend(Backend):
 
     @property
     def is_gpu(self) -> bool:
+        """Always True: CuPy's arrays live on the GPU."""
         return True
 
     def device_context(self):

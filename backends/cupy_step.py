@@ -100,6 +100,7 @@ class FusedUpdate:
 
     @staticmethod
     def supports(optimizer) -> bool:
+        """Whether these fused kernels implement `optimizer` (the optimizers the in-place formulas cover)."""
         return formulas.InPlaceOptimizer.supports(optimizer)
 
     def __init__(self, optimizer, kernels: dict):

@@ -34,6 +34,8 @@ SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
 
 
 class DaskBackend(Backend):
+    """Training on a Dask cluster whose workers hold the data; the parameters stay on the driver."""
+
     name = "dask"
     priority = -20  # never auto's choice: a cluster is asked for by name
     distributed = True  # the data live on workers; see trainer()

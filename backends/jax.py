@@ -12,6 +12,8 @@ from mlp_backends.backend import Backend, Probe
 
 
 class JaxBackend(Backend):
+    """JAX on its default device (a GPU or TPU when present); steps are jitted."""
+
     name = "jax"
     priority = 40
     gpu_drivers = ("nvidia", "rocm", "tpu", "metal")
@@ -46,6 +48,7 @@ class JaxBackend(Backend):
 
     @property
     def is_gpu(self) -> bool:
+        """Whether the device is a GPU."""
         return self.device.platform in ("gpu", "cuda")
 
     def asarray(self, host, dtype=None):

@@ -53,6 +53,8 @@ def lean_numpy(xp):
 
 
 class NumPyBackend(Backend):
+    """NumPy on the CPU: the reference every other backend is checked against."""
+
     name = "numpy"
     priority = 0
 

@@ -21,6 +21,8 @@ COMPILE_ENV = "MLP_BACKENDS_TORCH_COMPILE"
 
 
 class TorchBackend(Backend):
+    """PyTorch on the CPU or a CUDA device (torch:cuda, torch:cuda:1)."""
+
     name = "torch"
     priority = 50  # after CuPy among GPU backends
     gpu_drivers = ("nvidia", "rocm")  # torch.cuda covers both
@@ -51,6 +53,7 @@ class TorchBackend(Backend):
 
     @property
     def is_gpu(self) -> bool:
+        """Whether the device is a CUDA device."""
         return self.device.type == "cuda"
 
     def device_context(self):

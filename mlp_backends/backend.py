@@ -132,6 +132,7 @@ class BackendInfo:
     distributed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
+        """The row as a JSON-able dict (what `mlp-backends backends --json` prints)."""
         return {
             "name": self.name,
             "usable": self.usable,
@@ -183,6 +184,7 @@ class Backend:
     # -- defaults ---------------------------------------------------------
     @property
     def is_gpu(self) -> bool:
+        """Whether this backend's arrays live on a GPU (False unless a subclass says otherwise)."""
         return False
 
     def dtype(self, name: str):

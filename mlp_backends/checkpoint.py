@@ -56,9 +56,11 @@ class Checkpoint:
 
     @property
     def path(self) -> Path:
+        """The checkpoint file inside the folder."""
         return self.directory / FILE
 
     def exists(self) -> bool:
+        """Whether the folder already holds a checkpoint."""
         return self.path.is_file()
 
     def refuse_another_run(self, resume: bool) -> None:
@@ -86,6 +88,8 @@ class Checkpoint:
             os.close(fd)
 
     def save(self, model, progress: Progress) -> None:
+        """Write the model's parameters and the run's `progress` in one atomic replace: a crash
+        mid-write leaves the previous checkpoint whole."""
         self.directory.mkdir(parents=True, exist_ok=True)
         arrays = {f"param{i}": p for i, p in enumerate(model.get_params())}
         for i, group in enumerate(progress.opt_state or ()):

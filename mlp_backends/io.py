@@ -218,6 +218,8 @@ def check_format(meta: dict, path, kind: str, fmt: str, version: int) -> None:
 
 
 def save(model, path) -> None:
+    """Write `model` to `path` (.npz): its parameters, and its config, backend and extras as
+    JSON metadata, in one atomic replace."""
     from . import __version__
 
     params = model.get_params()

@@ -37,9 +37,11 @@ class SGD:
     learning_rate: float = 0.1
 
     def init(self, xp, params):
+        """No state: plain SGD keeps nothing between steps."""
         return ()
 
     def update(self, xp, params, grads, state, t):
+        """p - lr g for each parameter; the state passes through."""
         lr = self.learning_rate
         return [p - lr * g for p, g in zip(params, grads)], state
 
@@ -53,9 +55,11 @@ class Momentum:
     nesterov: bool = False
 
     def init(self, xp, params):
+        """One velocity per parameter, zero."""
         return ([xp.zeros_like(p) for p in params],)
 
     def update(self, xp, params, grads, state, t):
+        """v = mu v + g, then p - lr v (heavy ball) or p - lr (g + mu v) (Nesterov)."""
         lr, mu = self.learning_rate, self.momentum
         velocity = [mu * v + g for v, g in zip(state[0], grads)]
         if self.nesterov:
@@ -82,6 +86,7 @@ class ScheduledSGD:
     nesterov: bool = True
 
     def init(self, xp, params):
+        """One velocity per parameter, zero, and the rate as a 0-d array on the parameters' device."""
         rate = xp.asarray(self.learning_rate, dtype=params[0].dtype, device=device(params[0]))
         return ([xp.zeros_like(p) for p in params], [rate])
 
@@ -92,6 +97,7 @@ class ScheduledSGD:
         return (state[0], [xp.asarray(learning_rate, dtype=old.dtype, device=device(old))])
 
     def update(self, xp, params, grads, state, t):
+        """v = mu v - lr g, then p + v, or p + (mu v - lr g) with Nesterov; lr from the state."""
         lr, mu = state[1][0], self.momentum
         velocity = [mu * v - lr * g for v, g in zip(state[0], grads)]
         steps = [mu * v - lr * g for v, g in zip(velocity, grads)] if self.nesterov else velocity
@@ -114,6 +120,7 @@ class Adam:
     raw_eps: bool = False
 
     def init(self, xp, params):
+        """The first and second moments of each parameter's gradient, zero."""
         return ([xp.zeros_like(p) for p in params], [xp.zeros_like(p) for p in params])
 
     def coefficients(self, t):
@@ -124,6 +131,7 @@ class Adam:
         return self.learning_rate * (1 - b2**t) ** 0.5 / (1 - b1**t), eps
 
     def update(self, xp, params, grads, state, t):
+        """Adam's moment updates, then p - step m / (sqrt(v) + eps) with `coefficients(t)`."""
         b1, b2 = self.beta1, self.beta2
         m = [b1 * m_ + (1 - b1) * g for m_, g in zip(state[0], grads)]
         v = [b2 * v_ + (1 - b2) * (g * g) for v_, g in zip(state[1], grads)]

@@ -120,6 +120,7 @@ def list_backends(refresh_cache: bool = False) -> list[BackendInfo]:
 
 
 def usable_names() -> list[str]:
+    """The names of the backends that run here, in `list_backends()` order."""
     return [info.name for info in list_backends() if info.usable]
 
 

@@ -42,10 +42,12 @@ class Whole:
     none: bool = False  # None is allowed too
 
     def describe(self) -> str:
+        """The rule in words, as messages quote it ("a whole number of at least 1")."""
         text = f"a whole number of at least {self.low}" if self.low else "a whole number of 0 or more"
         return text + (" or None" if self.none else "")
 
     def check(self, name: str, value):
+        """`value` as a Python int, or an InputTypeError / InputError naming `name` and the rule."""
         if value is None and self.none:
             return None
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
@@ -66,6 +68,7 @@ class Number:
     closed: str = "both"  # "both", "left", "right", "neither"
 
     def describe(self) -> str:
+        """The rule in words, as messages quote it ("a number above 0", "a fraction in [0, 1)")."""
         lo_in, hi_in = self.closed in ("both", "left"), self.closed in ("both", "right")
         if self.low is None and self.high is None:
             return "a finite number"
@@ -77,6 +80,7 @@ class Number:
         return f"{kind} in {'[' if lo_in else '('}{self.low:g}, {self.high:g}{']' if hi_in else ')'}"
 
     def check(self, name: str, value):
+        """`value` as a Python float, or an InputTypeError / InputError naming `name` and the rule."""
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise InputTypeError(f"{name} must be {self.describe()}, got {_shown(value)}")
         v = float(value)
@@ -99,6 +103,7 @@ class OneOf:
     choices: tuple
 
     def check(self, name: str, value):
+        """`value` itself, or an InputError naming `name` and every choice."""
         if not isinstance(value, str) or value not in self.choices:
             raise InputError(f"unknown {name} {_shown(value)}; {name} must be one of {', '.join(self.choices)}")
         return value
@@ -109,6 +114,7 @@ class Flag:
     """True or False (NumPy's bool too)."""
 
     def check(self, name: str, value):
+        """`value` as a Python bool, or an InputTypeError naming `name`."""
         if not isinstance(value, (bool, np.bool_)):
             raise InputTypeError(f"{name} must be True or False, got {_shown(value)}")
         return bool(value)
@@ -378,6 +384,7 @@ def available_memory() -> int | None:
 
 
 def size_text(nbytes: float) -> str:
+    """A byte count for people: "512 bytes", "1.5 MB", "2.0 GB"."""
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if nbytes < 1024 or unit == "TB":
             return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"

@@ -198,3 +198,4 @@ def test_every_public_exception_class_lives_in_errors_py():
              for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.ClassDef) and not _private(n.name)
              and any(ast.unparse(b).split(".")[-1] in exceptions for b in n.bases)]
     assert not found, found
+

@@ -23,9 +23,11 @@ class Entry:
     backend = None
 
     def epoch(self) -> float:
+        """Run one epoch and return its seconds, the device synchronized before the clock stops."""
         raise NotImplementedError
 
     def device_memory(self) -> dict | None:
+        """The backend's device memory figures after the rounds, or None where there are none."""
         return self.backend.memory_stats() if self.backend is not None else None
 
 

@@ -17,6 +17,7 @@ def _status_kb(field: str) -> float | None:
 
 
 def rss_mb() -> float:
+    """The process's resident memory now, in MiB (the peak where the OS tells no current figure)."""
     kb = _status_kb("VmRSS")
     return (kb if kb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
@@ -32,5 +33,6 @@ def reset_peak() -> bool:
 
 
 def peak_mb() -> float:
+    """The process's peak resident memory since the last `reset_peak`, in MiB."""
     kb = _status_kb("VmHWM")
     return (kb if kb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024

@@ -14,6 +14,8 @@ from .workloads import Workload
 
 
 def summarize(w: Workload, entries: list[Entry], record: dict, dtype: str) -> list[dict]:
+    """One row per entry: median and best epoch time, time per step, samples/s, GFLOP/s,
+    ratios to its GEMM floor and to numpy, and memory."""
     steps = -(-w.n // w.batch)
     by_name = {e.name: e for e in entries}
     epoch_s = {name: statistics.median(rec["rounds"]) for name, rec in record.items()}
@@ -52,6 +54,7 @@ def _fmt(v, spec: str) -> str:
 
 
 def markdown(w: Workload, rows: list[dict], meta: dict) -> str:
+    """The results as a Markdown table, headed by the workload, the settings and the machine."""
     head = (f"workload `{w.name}` ({w.note}): {w.n} samples, layers {'-'.join(map(str, w.sizes))}, "
             f"batch {w.batch}, {w.activation}, SGD, {meta['dtype']}; median of {meta['repeats']} rounds "
             f"of {meta['epochs']} epoch(s); {w.flops_per_epoch / 1e9:.3g} GFLOP per epoch")
@@ -72,6 +75,8 @@ def markdown(w: Workload, rows: list[dict], meta: dict) -> str:
 
 
 def plot(w: Workload, rows: list[dict], path: str) -> None:
+    """Epoch times per entry with each backend's GEMM-only floor, and the ratios to that floor,
+    as two bar charts in one PNG at `path` (needs matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,6 +120,8 @@ def plot(w: Workload, rows: list[dict], path: str) -> None:
 
 
 def machine() -> dict:
+    """What ran the benchmark: Python, platform, CPUs, NumPy, the date, OpenBLAS settings and
+    the BLAS libraries loaded (with threadpoolctl)."""
     info = {"python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "numpy": np.__version__,
             "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

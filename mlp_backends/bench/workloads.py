@@ -9,6 +9,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Workload:
+    """A benchmark problem: rows, layer sizes, batch, hidden activation and learning rate, and what it stands for."""
+
     name: str
     n: int
     sizes: tuple[int, ...]

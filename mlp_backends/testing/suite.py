@@ -71,6 +71,7 @@ def check_backend(backend, device=None) -> None:
 
 
 def label_of(backend, device) -> str:
+    """A test id for a backend class or instance on a device: "ClassName" or "ClassName:device"."""
     cls = backend if isinstance(backend, type) else type(backend)
     return cls.__name__ + (f":{device}" if device else "")
 
