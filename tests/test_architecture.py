@@ -199,3 +199,40 @@ def test_every_public_exception_class_lives_in_errors_py():
              and any(ast.unparse(b).split(".")[-1] in exceptions for b in n.bases)]
     assert not found, found
 
+
+
+def layout_paths(readme: str) -> list[str]:
+    """The paths README's Layout table names in its first column. A cell may name several:
+    `mlp_backends/nn.py`, `optim.py` (the second in the first one's folder)."""
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    paths = []
+    for row in section.splitlines():
+        cells = row.split("|")
+        if len(cells) < 3 or not cells[1].strip().startswith("`"):
+            continue
+        folder = ""
+        for name in cells[1].replace("`", " ").replace(",", " ").split():
+            if "/" in name.rstrip("/"):
+                folder = name.rstrip("/").rsplit("/", 1)[0] + "/"
+                paths.append(name)
+            else:
+                paths.append(folder + name)
+    return paths
+
+
+def test_layout_paths_reads_folders_and_shared_folders():
+    readme = ("# x\n\n## Layout\n\n| path | what |\n| --- | --- |\n| `a/b.py`, `c.py` | two |\n"
+              "| `tests/` | tests |\n| `a/sub/` | a package |\n\n## Next\n| `z.py` | not here |\n")
+    assert layout_paths(readme) == ["a/b.py", "a/c.py", "tests/", "a/sub/"]
+
+
+def test_the_readme_layout_table_matches_the_tree():
+    named = layout_paths((ROOT / "README.md").read_text())
+    missing = [p for p in named if not (ROOT / p).exists()]
+    assert not missing, f"README's Layout names paths that do not exist: {missing}"
+    covered = {p.rstrip("/") for p in named}
+    modules = [f"mlp_backends/{p.relative_to(PACKAGE)}" for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
+    modules += [f"mlp_backends/{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()]
+    tracked = ["backends/", "benchmarks/", "tests/", "docs/", "examples/mlx_backend/", ".ci/run", "pyproject.toml"]
+    unnamed = [m for m in modules + tracked if m.rstrip("/") not in covered]
+    assert not unnamed, f"README's Layout table does not name: {unnamed}"
