@@ -46,10 +46,12 @@ class InPlaceUpdate:
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
-        self._in_place = InPlaceOptimizer(optimizer, np, lambda n, like: np.empty(n, like.dtype),
+        self.formulas = InPlaceOptimizer(optimizer, np, lambda n, like: np.empty(n, like.dtype),
                                           lambda value, like: _number(value, like.dtype))
         self.errors: list[str] = []  # floating-point errors met in the current step
-        self._watching = self._in_step = False
+        # in_step: inside a step, where a floating-point error is noted, not warned about
+        # (numpy_tally's step sets it around its own arithmetic too).
+        self._watching = self.in_step = False
 
     def guard(self, step):
         """`step`, with NumPy's floating-point errors noted in `self.errors` while it runs.
@@ -63,9 +65,9 @@ class InPlaceUpdate:
                 with self.watch():
                     return guarded(params, state, Xb, Yb, t)
             self.errors.clear()
-            self._in_step = True
+            self.in_step = True
             out = step(params, state, Xb, Yb, t)
-            self._in_step = False  # (after an exception, leaving watch() resets it)
+            self.in_step = False  # (after an exception, leaving watch() resets it)
             return out
 
         guarded.config, guarded.rebuild, guarded.mutates_params = step.config, step.rebuild, True
@@ -83,20 +85,20 @@ class InPlaceUpdate:
             try:
                 yield
             finally:
-                self._watching = self._in_step = False
+                self._watching = self.in_step = False
                 self.errors.clear()
 
     def _note(self, kind, flag):
-        if self._in_step:
+        if self.in_step:
             self.errors.append(kind)
         else:  # between steps (a callback, say): what NumPy does by default
             warnings.warn(f"{kind} encountered in a NumPy operation", RuntimeWarning, stacklevel=2)
 
     def __call__(self, params, grads, state, t, loss):
-        self._in_place.scale_gradients(grads)  # an absurd rate overflows here, before any write
+        self.formulas.scale_gradients(grads)  # an absurd rate overflows here, before any write
         if self.errors or not np.isfinite(loss):
             return params, state, loss + np.nan  # the batch is skipped
-        self._in_place.apply(params, grads, state, t)
+        self.formulas.apply(params, grads, state, t)
         if self.errors:  # the update itself overflowed: too late to skip, not too late to say
             return params, state, loss + np.nan
         return params, state, loss

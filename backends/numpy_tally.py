@@ -90,7 +90,7 @@ class Tally:
     def step(self, params, state, Xb, Yb, t):
         update = self.update
         update.errors.clear()
-        update._in_step = True
+        update.in_step = True
         m = Xb.shape[0]
         if Yb is not self._gathered:
             lo = self._room(m, Yb)
@@ -107,7 +107,7 @@ class Tally:
         rate = self.sgd_rate
         delta = _softmax_delta(logits, Yb, m if rate is None else m / rate)
         grads = nn.backward(self.xp, params, inputs, delta, self.activation, self.kern)
-        optimizer = update._in_place
+        optimizer = update.formulas
         if rate is None:
             optimizer.scale_gradients(grads)
         if update.errors or not math.isfinite(np.add.reduce(grads[-1])):
@@ -116,7 +116,7 @@ class Tally:
             optimizer.apply(params, grads, state, t)
             if update.errors:
                 self.bad = True
-        update._in_step = False
+        update.in_step = False
         return params, state, None, None
 
     def _flush(self) -> None:
@@ -124,10 +124,10 @@ class Tally:
             return
         L, T = self._logits[:self.filled], self._targets[:self.filled]
         update = self.update
-        update._in_step = True  # a bad block's logits may overflow here: noted, not warned about
+        update.in_step = True  # a bad block's logits may overflow here: noted, not warned about
         loss = -np.add.reduce((T * nn.log_softmax(self.xp, L)).ravel())
         hits = np.count_nonzero(L.argmax(axis=1) == T.argmax(axis=1))
-        update._in_step = False
+        update.in_step = False
         update.errors.clear()
         if self.bad:
             loss = loss + np.nan

@@ -28,7 +28,6 @@ from mlp_backends import MLP, threads  # noqa: E402
 from mlp_backends.bench import WORKLOADS, make_data  # noqa: E402
 from mlp_backends.bench.busy import busy_core  # noqa: E402
 
-
 #: Epochs per fit by default: about a second at one thread on an idle 2-core x86-64 machine.
 EPOCHS = {"tiny": 100, "small": 400, "net128": 12, "mnist": 1, "wide": 1}
 

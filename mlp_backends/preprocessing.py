@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Standardizer
 from . import validation
+from .data import Standardizer
 from .errors import InputError
 
 

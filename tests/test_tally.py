@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import tolerance
 
 from backends import numpy_tally
 from mlp_backends import MLP, get_backend, nn, optim, train
-from conftest import tolerance
 
 OPTIMIZERS = {"sgd": optim.SGD(0.1), "momentum": optim.Momentum(0.05, nesterov=True), "adam": optim.Adam(0.01)}
 
