@@ -138,6 +138,15 @@ class CuPyBackend(Backend):
         with self.device:
             return x.get()
 
+    def stage_batches(self, batches, dtype):
+        """The next batch copied from pinned host memory on a second stream while the current
+        one computes (backends/cupy_staging.py)."""
+        import cupy
+
+        from backends.cupy_staging import staged
+
+        return staged(cupy, batches, dtype)
+
     def synchronize(self) -> None:
         self.device.synchronize()
 

@@ -123,7 +123,8 @@ export PYTHONPATH="$SITE/pkg:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 
 TESTS="tests/test_cupy_step.py tests/test_torch_graph.py tests/test_fastpaths.py tests/test_inplace.py
        tests/test_agreement.py tests/test_host_reads.py tests/test_model.py tests/test_train_loop.py
-       tests/test_registry.py tests/test_nn.py"
+       tests/test_registry.py tests/test_nn.py tests/test_cupy_staging.py tests/test_outofcore.py
+       tests/test_eval_blocks.py"
 tests() {
     local workers=()
     "$PY" -c "import xdist" 2>/dev/null && workers=(-n 8)

@@ -34,6 +34,11 @@ Moving arrays (defaults below use `xp.asarray(..., device=)` and `np.asarray`)
 - `owns(x)`: True for this backend's arrays, False for anything else (lists,
   scalars, other libraries' arrays); the model keeps the arrays it owns on the
   device and answers in kind [check_owns].
+- `stage_batches(batches, dtype)`: host (array, tag) pairs -> (device array,
+  tag), every one, in order, with its values; training from a file on disk
+  moves its mini-batches through it, done with each before it asks for the
+  next. Copies each when asked for by default; CuPy copies the next from
+  pinned memory while the current one computes [check_stage_batches].
 - `dtype(name)`: the namespace's dtype for "float32" / "float64". float32 is
   required; float64 where the device has it (a backend without it is checked
   in float32 only) [check_asarray].
@@ -100,6 +105,7 @@ Where it runs
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -211,6 +217,15 @@ class Backend:
     def to_numpy(self, x) -> np.ndarray:
         """Array on this backend -> host NumPy array (a copy when it must be)."""
         return np.asarray(x)
+
+    def stage_batches(self, batches: Iterable[tuple[np.ndarray, Any]], dtype: str) -> Iterator[tuple[Any, Any]]:
+        """(device array, tag) for each host (array, tag) of `batches`, in order: how training
+        from a file on disk moves its mini-batches. By default each is copied when asked
+        for. A GPU backend may instead copy the next batch while the current one computes
+        (CuPy: from pinned memory on a second stream); the consumer is done with a batch
+        when it asks for the next, and must not keep it longer."""
+        for host, tag in batches:
+            yield self.asarray(host, dtype), tag
 
     def synchronize(self) -> None:
         """Wait until queued device work is done (clocks need it)."""

@@ -383,10 +383,11 @@ def _on_device(xp, X, Y, order, batch: int, first: int, whole: bool, gather=None
 
 def _from_host(backend, dtype: str, source: RowSource, Y, order, batch: int, first: int):
     """(index, Xb, Yb) of each mini-batch read from host rows (see outofcore), moved to
-    the device one batch at a time; the targets are gathered on the device."""
-    host_dtype = np.dtype(dtype)
-    for b, (Xb, positions) in enumerate(source.batches(order, batch, first, host_dtype), start=first):
-        yield b, backend.asarray(Xb, dtype), backend.xp.take(Y, backend.asarray(positions), axis=0)
+    the device one batch at a time (`Backend.stage_batches`); the targets are gathered
+    on the device."""
+    host = source.batches(order, batch, first, np.dtype(dtype))
+    for b, (Xb, positions) in enumerate(backend.stage_batches(host, dtype), start=first):
+        yield b, Xb, backend.xp.take(Y, backend.asarray(positions), axis=0)
 
 
 def _thread_session(model, batch: int, threads) -> "cpu_threads.Session":

@@ -48,6 +48,16 @@ BROKEN = {
             compiled.gather = lambda X, Y, idx: (X[:idx.shape[0]], Y[:idx.shape[0]])  # ignores the order
             return compiled
     """, "NumPyBackend", None, "check_compiled_steps_agree", r"compile\(step\): the loss .* differs"),
+    "stage_batches_drops_the_short_last_batch": ("""
+        def stage_batches(self, batches, dtype):
+            for host, tag in batches:
+                if host.shape[0] == 8:
+                    yield self.asarray(host, dtype), tag
+    """, "NumPyBackend", None, "check_stage_batches", r"gave tags \[0, 1, 2, 3\], not 0..4"),
+    "stage_batches_hands_out_a_host_array": ("""
+        def stage_batches(self, batches, dtype):
+            return ((host, tag) for host, tag in batches)
+    """, "StrictBackend", None, "check_stage_batches", r"gave a ndarray, not this backend's array"),
     "device_context_is_not_a_context": ("""
         def device_context(self):
             return None

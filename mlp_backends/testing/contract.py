@@ -242,6 +242,29 @@ def check_to_numpy(backend, device=None) -> None:
                 "in its logical order (np.asarray(x) or the library's own conversion), not its raw buffer")
 
 
+
+def check_stage_batches(backend, device=None) -> None:
+    """`stage_batches(batches, dtype)` hands out each host batch on the device, in order, with
+    its tag, for a consumer that is done with a batch when it asks for the next."""
+    b = make_backend(backend, device)
+    rng = np.random.default_rng(0)
+    for dtype in supported_dtypes(b):
+        host = [rng.standard_normal((8, 5)).astype(dtype) for _ in range(4)] + [np.ones((3, 5), dtype)]
+        got = []
+        with b.device_context():
+            for x, tag in b.stage_batches(((h, i) for i, h in enumerate(host)), dtype):
+                assert b.owns(x), (
+                    f"{_name(b)}: stage_batches gave a {type(x).__name__}, not this backend's array: "
+                    "copy each host batch to the device (Backend.stage_batches: self.asarray(host, dtype))")
+                got.append((tag, np.array(b.to_numpy(x))))  # read before asking for the next
+        assert [tag for tag, _ in got] == list(range(len(host))), (
+            f"{_name(b)}: stage_batches gave tags {[tag for tag, _ in got]}, not 0..{len(host) - 1}: "
+            "hand out every batch once, in order, with its tag")
+        for (tag, x), want in zip(got, host):
+            assert x.shape == want.shape and x.dtype == np.dtype(dtype) and np.array_equal(x, want), (
+                f"{_name(b)}: stage_batches' batch {tag} is not the host batch ({x.dtype} {x.shape}, "
+                f"{dtype} {want.shape} expected, the short last one too)")
+
 def check_owns(backend, device=None) -> None:
     """`owns(x)` is True for this backend's arrays and False for lists, scalars and other libraries' arrays."""
     b = make_backend(backend, device)
