@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, ModelFileError, one_line
-from .io import atomic_savez, check_format, corrupt_if_invalid, read_npz, try_lock
+from .io import atomic_savez, check_format, corrupt_if_invalid, read_saved_npz, try_lock
 from .validation import Whole, check_arrays, check_param, layer_shapes
 
 FILE = "checkpoint.npz"
@@ -139,7 +139,7 @@ class Checkpoint:
             with corrupt_if_invalid(self.path):
                 found["progress"] = _progress(meta, contents, model)
 
-        arrays, meta = read_npz(self.path, "checkpoint", check)
+        arrays, meta = read_saved_npz(self.path, "checkpoint", check)
         progress = found["progress"]
         model.set_params([arrays[f"param{i}"] for i in range(len(model.params))])
         progress.opt_state = tuple(

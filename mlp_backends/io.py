@@ -154,7 +154,7 @@ def atomic_savez(path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> N
     atomic_write(path, lambda f: np.savez(f, **arrays, **{META_KEY: blob}))
 
 
-def read_npz(path, kind: str = "model", check=None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def read_saved_npz(path, kind: str = "model", check=None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays and metadata of a file written by `atomic_savez`, or a clear `ModelFileError`.
 
     The file is untrusted: its headers are read first (validation.npz_contents:
@@ -252,7 +252,7 @@ def load(path, backend=None, *, build):
             check_arrays(contents, {f"{'W' if i % 2 == 0 else 'b'}{i // 2 + 1}": s for i, s in enumerate(shapes)})
             found.update(config=cfg, extra=check_extra(meta.get("extra", {}), cfg["sizes"]))
 
-    arrays, _ = read_npz(path, "model", check)
+    arrays, _ = read_saved_npz(path, "model", check)
     model = build(found["config"], backend=backend)
     n_layers = len(model.sizes) - 1
     model.set_params([arrays[f"{kind}{i}"] for i in range(1, n_layers + 1) for kind in "Wb"])

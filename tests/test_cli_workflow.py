@@ -87,7 +87,7 @@ def test_train_on_a_csv_saves_model_plot_and_log(trained):
 
 def test_the_saved_model_knows_its_classes_scaling_and_settings(trained):
     _, folder = trained
-    _, meta = model_io.read_npz(folder / "m.npz")
+    _, meta = model_io.read_saved_npz(folder / "m.npz")
     extra = meta["extra"]
     assert extra["classes"] == ["setosa", "versicolor", "virginica"]
     assert len(extra["standardization"]["mean"]) == 4

@@ -70,7 +70,7 @@ def _files_are_whole(d, previous: bytes) -> None:
     if model != previous:
         MLP.load(d / "model.npz")
     if (d / "ckpt" / "checkpoint.npz").exists():
-        io.read_npz(d / "ckpt" / "checkpoint.npz", "checkpoint")
+        io.read_saved_npz(d / "ckpt" / "checkpoint.npz", "checkpoint")
 
 
 @pytest.fixture(scope="module")

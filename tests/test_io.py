@@ -24,7 +24,7 @@ def saved(tmp_path, blobs):
 
 def test_metadata_says_what_the_model_is(saved):
     _, path = saved
-    arrays, meta = io.read_npz(path)
+    arrays, meta = io.read_saved_npz(path)
     assert sorted(arrays) == ["W1", "W2", "W3", "b1", "b2", "b3"]
     assert meta["format"] == "mlp_backends.model" and meta["format_version"] == io.FORMAT_VERSION
     assert meta["library_version"]
@@ -69,7 +69,7 @@ def test_saving_into_a_missing_folder_is_a_clear_error(saved, tmp_path):
 
 
 def _rewrite_meta(path, change):
-    arrays, meta = io.read_npz(path)
+    arrays, meta = io.read_saved_npz(path)
     change(meta)
     io.atomic_savez(path, arrays, meta)
 
@@ -99,14 +99,14 @@ def test_broken_model_files_give_clear_errors(saved, damage, match):
     elif damage == "foreign":
         np.savez(path, weights=np.ones(3))
     elif damage == "bad_json":
-        arrays, _ = io.read_npz(path)
+        arrays, _ = io.read_saved_npz(path)
         np.savez(path, **arrays, **{io.META_KEY: np.frombuffer(b"{not json", dtype=np.uint8)})
     elif damage == "other_format":
         _rewrite_meta(path, lambda m: m.update(format="someone.else"))
     elif damage == "newer":
         _rewrite_meta(path, lambda m: m.update(format_version=io.FORMAT_VERSION + 1))
     elif damage == "missing_array":
-        arrays, meta = io.read_npz(path)
+        arrays, meta = io.read_saved_npz(path)
         del arrays["W2"]
         io.atomic_savez(path, arrays, meta)
     elif damage == "wrong_shape":
