@@ -90,10 +90,12 @@ class Standardizer:
         return X
 
     def as_dict(self) -> dict:
+        """The statistics as JSON-able lists, as a saved model keeps them."""
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Standardizer":
+        """The standardizer `as_dict` wrote."""
         return cls(np.asarray(d["mean"], dtype=float), np.asarray(d["scale"], dtype=float))
 
 
@@ -115,10 +117,12 @@ class Split:
 
     @property
     def n_features(self) -> int:
+        """Columns of each row."""
         return self.X_train.shape[1]
 
     @property
     def n_classes(self) -> int:
+        """How many classes the labels hold."""
         return len(self.classes)
 
 

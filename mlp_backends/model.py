@@ -447,6 +447,8 @@ class MLP:
         return [np.array(self.backend.to_numpy(p)) for p in self.params]
 
     def set_params(self, params: Sequence) -> None:
+        """Replace the parameters with copies of `params` (shaped as `get_params` returns
+        them) on the model's device; the optimizer's state starts over."""
         expected = [s for a, b in zip(self.sizes[:-1], self.sizes[1:]) for s in ((a, b), (b,))]
         params = [np.array(p) for p in params]  # a copy: training may write into the model's arrays
         got = [p.shape for p in params]
@@ -469,6 +471,7 @@ class MLP:
                    l2=cfg.get("l2", 0.0))
 
     def save(self, path) -> None:
+        """Write the model to `path` (.npz; see `io.save`): parameters, config and extras; `MLP.load` reads it back."""
         from . import io
 
         io.save(self, path)
@@ -482,6 +485,7 @@ class MLP:
 
     @classmethod
     def load(cls, path, backend: str | Backend | None = None) -> "MLP":
+        """The model saved in `path` (by `save` or `train --save`), on `backend` (default: the automatic choice)."""
         from . import io
 
         return io.load(path, backend=backend, build=cls.from_config)

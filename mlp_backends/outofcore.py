@@ -65,10 +65,12 @@ class RowSource:
 
     @property
     def itemsize(self) -> int:
+        """Bytes per value of the rows as read."""
         return self.dtype.itemsize
 
     @property
     def nbytes(self) -> int:
+        """Bytes of all the rows as read."""
         return self.shape[0] * self.shape[1] * self.itemsize
 
     def __len__(self) -> int:
@@ -81,6 +83,7 @@ class RowSource:
         return RowSource(self.maps, rows, transform if transform is not None else self.transform)
 
     def with_transform(self, transform) -> "RowSource":
+        """The same rows, passed through `transform` (e.g. a Standardizer) as they are read."""
         return RowSource(self.maps, self.rows, transform)
 
     def __getitem__(self, key):
@@ -161,6 +164,7 @@ def wants_stream(X) -> bool:
 
 
 def as_source(X) -> RowSource:
+    """`X` as a RowSource: itself if it is one, else a source over the one array."""
     return X if isinstance(X, RowSource) else RowSource([X])
 
 

@@ -70,9 +70,11 @@ class Knob:
     name = ""
 
     def get(self) -> int:
+        """The thread count in force now."""
         raise NotImplementedError
 
     def set(self, n: int) -> None:
+        """Set the thread count to `n`, for the whole process."""
         raise NotImplementedError
 
 
@@ -85,6 +87,7 @@ class BlasKnob(Knob):
 
     @classmethod
     def available(cls) -> bool:
+        """Whether threadpoolctl is installed and finds a BLAS library loaded in the process."""
         try:
             import threadpoolctl  # noqa: F401
         except ImportError:
@@ -135,6 +138,7 @@ class Choice:
     why: str
 
     def as_dict(self) -> dict:
+        """The choice as a JSON-able dict (what `History.threads` keeps)."""
         return {"mode": self.mode, "threads": self.threads, "why": self.why}
 
 
@@ -183,6 +187,7 @@ class Chooser:
 
     @property
     def trying(self) -> bool:
+        """Whether a trial is under way (the counts are still being measured)."""
         return self._block < len(self.ORDER)
 
     def _current(self) -> int:
@@ -266,6 +271,7 @@ class Chooser:
         return pending
 
     def why(self) -> str:
+        """How the count was chosen, in words: each count's measured time per step."""
         if not self.figures:
             return "still measuring when training ended" if self.trying else "measuring"
         times = ", ".join(f"{n} thread{'s' * (n > 1)} {t * 1e3:.3g} ms/step" for n, t in self.figures.items())
@@ -355,6 +361,8 @@ class Session:
         self.current = n
 
     def step_begins(self) -> None:
+        """Before a step: set the count the trial or the choice asks for (one thread once
+        another fit runs at the same time)."""
         pace = self.pace
         if shared():  # another fit started meanwhile: one thread from now on
             self._set(1)
@@ -366,6 +374,7 @@ class Session:
             self._set(n)
 
     def step_ends(self) -> None:
+        """After a step: record its time, and set the count the measurement chose, if any."""
         pace = self.pace
         if pace is None:
             return
