@@ -82,7 +82,7 @@ def test_each_batch_arrives_whole_through_two_reused_slots():
 def test_a_slot_is_refilled_only_after_its_last_batch_was_computed():
     cp = _fake_cupy()
     host = [np.full((4, 2), k, np.float32) for k in range(4)]
-    for k, (device, _) in enumerate(staged(cp, ((h, None) for h in host), "float32")):
+    for k, (_device, _) in enumerate(staged(cp, ((h, None) for h in host), "float32")):
         # The compute stream waited for this batch's copy before it was handed out.
         assert LOG[-1] == ("compute waits", f"copier {k + 1}")
         LOG.append(("computed", k))

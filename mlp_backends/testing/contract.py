@@ -254,15 +254,15 @@ def check_stage_batches(backend, device=None) -> None:
         with b.device_context():
             for x, tag in b.stage_batches(((h, i) for i, h in enumerate(host)), dtype):
                 assert b.owns(x), (
-                    f"{_name(b)}: stage_batches gave a {type(x).__name__}, not this backend's array: "
+                    f"{describe(b)}: stage_batches gave a {type(x).__name__}, not this backend's array: "
                     "copy each host batch to the device (Backend.stage_batches: self.asarray(host, dtype))")
                 got.append((tag, np.array(b.to_numpy(x))))  # read before asking for the next
         assert [tag for tag, _ in got] == list(range(len(host))), (
-            f"{_name(b)}: stage_batches gave tags {[tag for tag, _ in got]}, not 0..{len(host) - 1}: "
+            f"{describe(b)}: stage_batches gave tags {[tag for tag, _ in got]}, not 0..{len(host) - 1}: "
             "hand out every batch once, in order, with its tag")
         for (tag, x), want in zip(got, host):
             assert x.shape == want.shape and x.dtype == np.dtype(dtype) and np.array_equal(x, want), (
-                f"{_name(b)}: stage_batches' batch {tag} is not the host batch ({x.dtype} {x.shape}, "
+                f"{describe(b)}: stage_batches' batch {tag} is not the host batch ({x.dtype} {x.shape}, "
                 f"{dtype} {want.shape} expected, the short last one too)")
 
 def check_owns(backend, device=None) -> None:
