@@ -16,7 +16,9 @@ than one). So `fit` chooses:
   thread's or more), and decides after one block each when the difference
   is clear (an idle machine's N threads); only close calls get every block.
   It keeps the faster, and checks again after a stretch of steps that grows
-  while the answer stays the same.
+  while the answer stays the same. It does not try N at all while other
+  processes run on the other cores (`others_running`): there a single step at
+  N cost up to ten at one thread, its spinning workers slowing the next ones.
 
 A fit that runs while another fit runs in the same process (threads of a
 Dask worker, a parallel search in threads) uses one thread: the settings
@@ -53,6 +55,34 @@ def requested(threads: int | str | None) -> int | None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InputError(f"{source} must be a whole number of at least 1 or 'auto', got {threads!r}")
     return threads
+
+
+def others_running(samples: int = 3, gap: float = 1e-3) -> int:
+    """Threads of other processes running or waiting for a core in each of `samples` looks
+    at the machine, `gap` seconds apart (the fewest seen; 0 where the system does not say).
+
+    Linux counts the runnable threads of the whole machine (/proc/loadavg); this process's
+    own (its BLAS workers may still be spinning) are taken off. A process that keeps a core
+    busy is in every look, one passing by rarely is.
+    """
+    fewest = None
+    try:
+        for i in range(samples):
+            if i:
+                time.sleep(gap)
+            with open("/proc/loadavg") as f:
+                running = int(f.read().split()[3].split("/")[0])
+            ours = 0
+            for task in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{task}/stat") as f:
+                        ours += f.read().rsplit(")", 1)[1].split()[0] == "R"
+                except OSError:  # the thread ended meanwhile
+                    pass
+            fewest = running - ours if fewest is None else min(fewest, running - ours)
+    except (OSError, ValueError, IndexError):
+        return 0
+    return max(0, fewest or 0)
 
 
 def usable_cores() -> int:
@@ -155,9 +185,12 @@ class Chooser:
 
     def __init__(self, most: int, clock: Callable[[], float] = time.perf_counter, settle: int = 1,
                  measure: int = 6, margin: float = 0.05, abort: float = 2.0, slower: float = 1.25,
-                 clear: float = 0.8, first_run: int = 400, longest_run: int = 100_000):
+                 clear: float = 0.8, first_run: int = 400, longest_run: int = 100_000,
+                 busy: Callable[[], bool] = lambda: False):
         self.candidates = (1, most)
         self.clock, self.settle, self.measure = clock, settle, measure
+        # busy(): whether other processes hold the other cores now; asked before trying N
+        self.busy = busy
         # margin: N must beat one thread by this fraction. abort: N's block so far over this many
         # one-thread steps (one step's worth of slack) drops it, settled or not. slower: N's settled
         # steps' median over this many times one thread's drops it. clear: a ratio under this after
@@ -173,6 +206,7 @@ class Chooser:
     # the trial: blocks of settle + measure steps, in ORDER
     def _start_trial(self) -> None:
         self._block = 0
+        self._busy_seen = False
         self._times: dict[int, list[float]] = {n: [] for n in self.candidates}
         self._dropped: set[int] = set()
         self._begin_block()
@@ -204,6 +238,13 @@ class Chooser:
             self._block += 1
             self._begin_block()
         if not self.trying:
+            return self._decide()
+        if self._in_block == 0 and self._current() != 1 and self.busy():
+            # Another process runs on every other core now: N threads would fight it, and a
+            # single step at N costs up to ten at one thread there (spinning workers after it too).
+            self._dropped.add(self._current())
+            self._busy_seen = True
+            self._block = len(self.ORDER)
             return self._decide()
         self._t0 = self.clock()
         return self._current() if self._in_block == 0 else None
@@ -275,8 +316,11 @@ class Chooser:
         if not self.figures:
             return "still measuring when training ended" if self.trying else "measuring"
         times = ", ".join(f"{n} thread{'s' * (n > 1)} {t * 1e3:.3g} ms/step" for n, t in self.figures.items())
-        dropped = f"; {self.candidates[1]} threads stopped early, far slower" if not self.figures.get(
-            self.candidates[1]) else ""
+        most = self.candidates[1]
+        if self._busy_seen:
+            dropped = f"; {most} threads not tried: other processes were running on the other cores"
+        else:
+            dropped = f"; {most} threads stopped early, far slower" if not self.figures.get(most) else ""
         return f"measured: {times}{dropped}"
 
 
@@ -303,9 +347,9 @@ class Session:
     """
 
     def __init__(self, knob: Knob | None, requested_threads: int | None, key: tuple, macs_per_step: float,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, others: Callable[[], int] = others_running):
         self.knob, self.fixed, self.key = knob, requested_threads, key
-        self.macs, self.clock = macs_per_step, clock
+        self.macs, self.clock, self.others = macs_per_step, clock, others
         self.pace: Chooser | None = None
         self.current: int | None = None
         self._choice = Choice("library", None, "this backend sets its own threads")
@@ -343,7 +387,8 @@ class Session:
         else:
             chooser = _choosers.get(self.key)
             if chooser is None or chooser.candidates[1] != most:
-                chooser = _choosers[self.key] = Chooser(most, clock=self.clock)
+                chooser = _choosers[self.key] = Chooser(
+                    most, clock=self.clock, busy=lambda others=self.others: others() >= most - 1)
             if chooser.trying:
                 chooser.resume()
                 self.current = self.knob.get()

@@ -115,6 +115,44 @@ def test_a_close_call_gets_every_block():
     assert c.chosen == 2 and used[48:] == [2] * 12
 
 
+def test_n_is_not_tried_while_other_processes_hold_the_other_cores():
+    clock, busy = FakeClock(), [True]
+    c = Chooser(2, clock=clock, settle=1, measure=6, first_run=20, busy=lambda: busy[0])
+    machine = Machine(c, clock, steady(1.0, 0.5))
+    used = machine.run(27)
+    assert used == [1] * 27 and c.chosen == 1 and c.trials == 1  # the one-thread block, then one thread
+    assert c.figures == {1: 1.0} and "2 threads not tried: other processes" in c.why()
+    busy[0] = False  # the other process ended: the next check tries two threads and keeps them
+    used = machine.run(40)
+    assert used[:14] == [1] * 7 + [2] * 7  # its one-thread block, then two threads measured
+    assert c.chosen == 2 and c.figures == pytest.approx({1: 1.0, 2: 0.5}) and "not tried" not in c.why()
+
+
+def test_the_busy_check_is_asked_only_before_trying_more_threads():
+    clock, asked = FakeClock(), []
+    c = Chooser(2, clock=clock, settle=1, measure=6, busy=lambda: asked.append(len(asked)) or False)
+    drive(c, clock, steady(1.0, 0.5), 30)
+    assert asked == [0]  # once, as the trial turned to two threads; never per step
+
+
+def test_a_session_asks_whether_the_other_cores_are_taken():
+    for others, busy in ((0, False), (1, True), (3, True)):
+        threads.forget()
+        with Session(FakeKnob(2), None, ("busy?",), macs_per_step=1e9, clock=FakeClock(),
+                     others=lambda others=others: others) as s:
+            assert s.pace is not None and s.pace.busy() is busy
+    threads.forget()
+
+
+def test_others_running_sees_a_process_spinning_on_a_core():
+    from mlp_backends.bench.busy import busy_core
+
+    assert threads.others_running() >= 0
+    with busy_core():
+        seen = [threads.others_running() for _ in range(5)]
+    assert max(seen) >= 1  # the spinner is running or waiting for a core in every look
+
+
 def test_checks_again_later_and_follows_a_machine_that_became_busy():
     clock = FakeClock()
     c = Chooser(2, clock=clock, first_run=50)
