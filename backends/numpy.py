@@ -82,7 +82,7 @@ class NumPyBackend(Backend):
     def compile(self, step):
         """The step on `lean_numpy`, with in-place kernels, and with the optimizer applied
         in place when it is one of optim.py's (backends/numpy_inplace.py): same numbers.
-        Such a step also has `tally(batch)`, the same update with its loss and hits
+        Such a step also has `tally(batch, n)`, the same update with its loss and hits
         counted per block of batches (backends/numpy_tally.py), which train.run uses."""
         from backends import numpy_tally
         from backends.numpy_inplace import InPlaceUpdate, kernels
@@ -99,5 +99,5 @@ class NumPyBackend(Backend):
         fast = update.guard(rebuild(**changes, update=update))
         if numpy_tally.supports(fast.config):
             # The training loop's version: loss and hits counted per block of batches.
-            fast.tally = lambda batch: numpy_tally.Tally(fast.config, update, batch)
+            fast.tally = lambda batch, n=None: numpy_tally.Tally(fast.config, update, batch, n)
         return fast

@@ -32,8 +32,9 @@ import numpy as np
 from backends.numpy_inplace import constant
 from mlp_backends import nn, optim
 
-#: Rows of logits and targets kept before their loss and hits are summed (80 bytes a row at 10 classes).
-ROWS = 8192
+#: Rows of logits and targets kept before their loss and hits are summed (80 bytes a row at 10
+#: classes: 0.33 MB, a quarter of one `mnist` batch's activations), or the epoch's rows if fewer.
+ROWS = 4096
 
 
 def supports(config: dict) -> bool:
@@ -48,14 +49,15 @@ class Tally:
     since `reset()`. `gather(X, Y, idx)` takes a shuffled batch, its targets straight
     into the buffer. One Tally serves one training loop at a time."""
 
-    def __init__(self, config: dict, update, batch: int):
+    def __init__(self, config: dict, update, batch: int, n: int | None = None):
         self.xp, self.kern, self.activation = config["xp"], config["kern"], config["activation"]
         self.update = update  # numpy_inplace.InPlaceUpdate: its error notes and in-place optimizer
         # Plain SGD: the rate goes into the output delta (m / rate in place of m), so that every
         # gradient comes out as lr * g and the step skips a pass over each parameter.
         opt = config["optimizer"]
         self.sgd_rate = opt.learning_rate if type(opt) is optim.SGD and opt.learning_rate > 0 else None
-        self.rows = max(batch, ROWS // batch * batch)
+        limit = ROWS if n is None else min(ROWS, n)  # n: the rows of an epoch
+        self.rows = max(batch, -(-limit // batch) * batch)
         self._logits = self._targets = None
         self._gathered = None
         self.reset()
@@ -97,11 +99,10 @@ class Tally:
             np.copyto(self._targets[lo:lo + m], Yb)
         lo = self.filled
         self._gathered = None
-        inputs, h = [Xb], Xb
+        inputs = [Xb]  # only this list holds the activations: backward lets each go once used
         for i in range(0, len(params) - 2, 2):
-            h = self.kern.activate(h @ params[i], params[i + 1])
-            inputs.append(h)
-        logits = np.matmul(h, params[-2], out=self._logits[lo:lo + m])
+            inputs.append(self.kern.activate(inputs[-1] @ params[i], params[i + 1]))
+        logits = np.matmul(inputs[-1], params[-2], out=self._logits[lo:lo + m])
         np.add(logits, params[-1], out=logits)
         self.filled = lo + m
         rate = self.sgd_rate

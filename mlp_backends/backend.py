@@ -71,6 +71,12 @@ The speed hook
     another namespace, a kernel set (`nn.Kernels`) or an in-place `update`;
   - give the step `gather(X, Y, idx) -> (Xb, Yb)`, which the training loop
     then uses to take each shuffled batch (into buffers the step keeps);
+  - give the step `tally(batch, n)`, returning an object with the same update
+    as `step(params, state, Xb, Yb, t) -> (params, state, None, None)` that
+    keeps each batch's figures, `sums() -> [loss_sum, correct]` of the rows
+    since `reset()`, and `gather`: the training loop then counts loss and
+    hits once per block of batches instead of every step (NumPy's,
+    backends/numpy_tally.py);
   - update in place or donate its inputs, only if the returned step has
     `mutates_params = True`: the training loop then keeps no copy from before
     an epoch, so the step must itself skip a batch whose loss or update is

@@ -265,7 +265,7 @@ def run(
     gather = getattr(step, "gather", None)  # gather(X, Y, idx) -> (Xb, Yb), into buffers it keeps
     whole_epoch = getattr(step, "epoch", None)  # a compiled epoch (JAX: lax.scan over the batches)
     # A step that counts its loss and hits per block of batches rather than per step (NumPy's).
-    tally = step.tally(batch) if hasattr(step, "tally") else None
+    tally = step.tally(batch, n) if hasattr(step, "tally") else None
     # A compiled step may come with a context to run in (NumPy's watches floating-point errors).
     watch = getattr(step, "watch", contextlib.nullcontext)
     if tally is not None:
