@@ -10,7 +10,9 @@ includes everything a user pays per call (input checks, the copy to the
 device, the per-epoch loss and accuracy); compiled programs are reused across
 fits as they are in a user's process (the first, untimed round compiles).
 Entries take turns, round-robin; reported: microseconds per step (median and
-best of the rounds) and the ratio to the article's step, both medians; and the
+best of the rounds), the ratio to the article's step, both medians, and the
+median of each round's own ratio (entries of one round run back to back, so
+the machine's swings cancel better there); and the
 same in CPU time of the process (every thread's, so JAX's and PyTorch's pools
 count), which other work on a shared machine disturbs far less than the clock.
 """
@@ -88,12 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     base_cpu = statistics.median(cpu["article's NumPy step"])
     print(f"{w.name}: {'-'.join(map(str, w.sizes))} {w.activation}, batch {w.batch}, SGD; {args.epochs} epochs "
           f"({steps} steps) per fit; {'busy' if args.busy else 'idle'}; {args.repeats} rounds\n")
-    print("| entry | us/step (median) | us/step (best) | x article step | CPU us/step (median) | x article (CPU) |\n"
-          "|---|---:|---:|---:|---:|---:|")
+    print("| entry | us/step (median) | us/step (best) | x article step | x article, per round | CPU us/step "
+          "(median) | x article (CPU) |\n|---|---:|---:|---:|---:|---:|---:|")
+    article = times["article's NumPy step"]
     for k, v in times.items():
         c = statistics.median(cpu[k])
-        print(f"| {k} | {statistics.median(v):.1f} | {min(v):.1f} | {statistics.median(v) / base:.2f} | {c:.1f} | "
-              f"{c / base_cpu:.2f} |")
+        per_round = statistics.median(a / b for a, b in zip(v, article))
+        print(f"| {k} | {statistics.median(v):.1f} | {min(v):.1f} | {statistics.median(v) / base:.2f} | "
+              f"{per_round:.2f} | {c:.1f} | {c / base_cpu:.2f} |")
     return 0
 
 
