@@ -170,7 +170,7 @@ class CuPyBackend(Backend):
             return step
         config = step.config
         # Per thread too: two threads training at once must not share batch buffers.
-        from mlp_backends.train import step_key
+        from mlp_backends.step import step_key
 
         key = (*step_key(config), config["update"], threading.get_ident())
         try:

@@ -96,7 +96,7 @@ class JaxBackend(Backend):
         is then dropped on the device (train.SkipNonFinite), since nothing older is kept."""
         import jax
 
-        from mlp_backends.train import SkipNonFinite, step_key
+        from mlp_backends.step import SkipNonFinite, step_key
 
         rebuild = getattr(step, "rebuild", None)
         if rebuild is None:

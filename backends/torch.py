@@ -147,7 +147,7 @@ class TorchBackend(Backend):
         from backends.torch_graph import GraphedStep
 
         config = step.config
-        from mlp_backends.train import step_key
+        from mlp_backends.step import step_key
 
         key = (*step_key(config), threading.get_ident())
         try:

@@ -7,6 +7,7 @@ libraries (CuPy, PyTorch, JAX, ...) load when a backend is first asked for.
 """
 
 from .backend import Backend, BackendInfo, Probe
+from .callbacks import EarlyStopping, History
 from .errors import (
     BackendError,
     ClusterError,
@@ -21,7 +22,6 @@ from .errors import (
 )
 from .model import MLP
 from .registry import get_backend, list_backends, use_backend
-from .train import EarlyStopping, History
 
 __version__ = "0.1.0"
 

@@ -18,8 +18,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__, defaults, validation
-from .errors import InputError, UsageError, one_line
-from .train import TrainingInterrupted
+from .errors import InputError, TrainingInterrupted, UsageError, one_line
 
 PROG = "mlp-backends"
 
@@ -84,78 +83,6 @@ class _ClosedPipeSafe:
 
     def __getattr__(self, name):
         return getattr(self.stream, name)
-
-
-# -- per-epoch output ---------------------------------------------------------
-def _epoch_figures(logs: dict) -> str:
-    text = f"loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.4f}"
-    if "val_loss" in logs:
-        text += f"  val_loss {logs['val_loss']:.4f}  val_accuracy {logs['val_accuracy']:.4f}"
-    return text
-
-
-class Progress:
-    """A tqdm bar over the epochs on a terminal; one plain line per epoch otherwise."""
-
-    def __init__(self, epochs: int, stream=None, tty: bool | None = None):
-        self.epochs, self.stream = epochs, stream or sys.stdout
-        tty = self.stream.isatty() if tty is None else tty
-        self.bar = None
-        if tty:
-            try:
-                from tqdm import tqdm
-            except ImportError:  # plain lines are fine without the extra
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(total=epochs, unit="epoch", file=self.stream, dynamic_ncols=True, leave=True)
-
-    def on_epoch_end(self, model, logs) -> bool:
-        if self.bar is not None:
-            figures = {"loss": f"{logs['loss']:.4f}", "accuracy": f"{logs['accuracy']:.4f}"}
-            if "val_loss" in logs:
-                figures.update(val_loss=f"{logs['val_loss']:.4f}", val_accuracy=f"{logs['val_accuracy']:.4f}")
-            self.bar.set_postfix(figures, refresh=False)
-            self.bar.update(1)
-        else:
-            print(f"epoch {logs['epoch']:>4}/{self.epochs}  {_epoch_figures(logs)}  "
-                  f"({logs['time'] * 1000:.0f} ms)", file=self.stream, flush=True)
-        return False
-
-    def on_train_end(self, model, history) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class JsonLines:
-    """--log-json: one JSON object per epoch, flushed as it happens (tail -f works).
-
-    With append=True (a resumed run) the file is kept; the checkpoint's state cuts
-    it back to the epochs the checkpoint holds, and the run appends from there."""
-
-    state_key = "log_json"
-
-    def __init__(self, path: str, append: bool = False):
-        self.file = open(path, "a" if append else "w")
-
-    def get_state(self, model) -> tuple[dict, list]:
-        self.file.flush()
-        return {"bytes": self.file.tell()}, []
-
-    def set_state(self, model, state: dict, arrays: list) -> None:
-        size = os.fstat(self.file.fileno()).st_size
-        if isinstance(state.get("bytes"), int) and 0 <= state["bytes"] <= size:
-            self.file.truncate(state["bytes"])  # lines of epochs after the checkpoint are written again
-
-    def on_epoch_end(self, model, logs) -> bool:
-        from .validation import jsonable
-
-        # JSON has no NaN: a non-finite figure (a diverging validation loss) is written as null.
-        self.file.write(json.dumps(jsonable(logs, None), allow_nan=False) + "\n")
-        self.file.flush()
-        return False
-
-    def on_train_end(self, model, history) -> None:
-        self.file.close()
 
 
 # -- commands -----------------------------------------------------------------
@@ -236,9 +163,9 @@ def _train_settings(args) -> dict:
 
 def _cmd_train(args) -> int:
     from . import data
+    from .callbacks import EarlyStopping, JsonLog, ProgressBar
     from .checkpoint import Checkpoint
     from .model import MLP
-    from .train import EarlyStopping
 
     # Everything the options alone can tell is checked before the backend starts or data load.
     s = _train_settings(args)
@@ -292,9 +219,9 @@ def _cmd_train(args) -> int:
 
     callbacks = []
     if not args.quiet:
-        callbacks.append(Progress(s["epochs"]))
+        callbacks.append(ProgressBar(s["epochs"]))
     if args.log_json:
-        callbacks.append(JsonLines(args.log_json, append=bool(args.resume)))
+        callbacks.append(JsonLog(args.log_json, append=bool(args.resume)))
     stopper = EarlyStopping(patience=args.early_stopping) if args.early_stopping else None
     if stopper:
         callbacks.append(stopper)

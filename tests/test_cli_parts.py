@@ -7,6 +7,7 @@ import io
 import pytest
 
 from mlp_backends import cli
+from mlp_backends.callbacks import ProgressBar
 
 
 @pytest.mark.parametrize("command", ["backends", "train", "predict", "evaluate"])
@@ -31,7 +32,7 @@ def test_train_help_lists_every_option(capsys):
 
 def test_progress_bar_on_a_terminal_shows_loss_and_accuracy():
     stream = io.StringIO()
-    bar = cli.Progress(3, stream=stream, tty=True)
+    bar = ProgressBar(3, stream=stream, tty=True)
     for epoch in (1, 2, 3):
         bar.on_epoch_end(None, {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.5, "time": 0.01})
     bar.on_train_end(None, None)
@@ -43,7 +44,7 @@ def test_progress_bar_on_a_terminal_shows_loss_and_accuracy():
 
 def test_plain_lines_when_not_a_terminal():
     stream = io.StringIO()
-    bar = cli.Progress(2, stream=stream, tty=False)
+    bar = ProgressBar(2, stream=stream, tty=False)
     bar.on_epoch_end(None, {"epoch": 1, "loss": 0.5, "accuracy": 0.75, "time": 0.002,
                             "val_loss": 0.6, "val_accuracy": 0.7})
     assert stream.getvalue() == ("epoch    1/2  loss 0.5000  accuracy 0.7500  val_loss 0.6000  "

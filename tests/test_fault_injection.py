@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
     import os, sys, time
     import numpy as np
     from mlp_backends import MLP, EarlyStopping, io
-    from mlp_backends.cli import JsonLines
+    from mlp_backends.callbacks import JsonLog
 
     real_write = io.atomic_write
 
@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent("""
     model = MLP(6, 48, 2, "relu", backend="numpy", dtype="float64", seed=1)
     history = model.fit(X[:180], y[:180], epochs=25, batch_size=12, learning_rate=0.02, optimizer="adam",
                         validation_data=(X[180:], y[180:]), checkpoint=folder, resume=True,
-                        callbacks=[Announce(), EarlyStopping(patience=3), JsonLines(log, append=True)])
+                        callbacks=[Announce(), EarlyStopping(patience=3), JsonLog(log, append=True)])
     model.save(out)
     print("done", history.stopped_early, flush=True)
 """)

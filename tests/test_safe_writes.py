@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mlp_backends import MLP, InputError, TrainingInterrupted, cli, io
+from mlp_backends.callbacks import JsonLog
 from mlp_backends.checkpoint import Checkpoint
 
 X = np.random.default_rng(0).normal(size=(40, 3))
@@ -153,7 +154,7 @@ def test_temporaries_of_killed_writes_are_cleaned_on_the_next_write(tmp_path):
 
 
 def test_non_finite_numbers_are_written_as_strict_json(tmp_path):
-    log = cli.JsonLines(str(tmp_path / "log.jsonl"))
+    log = JsonLog(str(tmp_path / "log.jsonl"))
     log.on_epoch_end(None, {"epoch": 1, "loss": 0.5, "val_loss": float("inf"), "val_accuracy": float("nan")})
     log.on_train_end(None, None)
 

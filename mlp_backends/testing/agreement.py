@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn, optim
-from ..train import make_step
+from ..step import make_step
 from .contract import describe, make_backend, supported_dtypes
 
 SIZES = (5, 7, 6, 3)
