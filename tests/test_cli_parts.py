@@ -8,6 +8,7 @@ import pytest
 
 from mlp_backends import cli
 from mlp_backends.callbacks import ProgressBar
+from mlp_backends.commands import backends as backends_command
 
 
 @pytest.mark.parametrize("command", ["backends", "train", "predict", "evaluate"])
@@ -89,7 +90,7 @@ def test_anything_else_exits_1_with_one_line(monkeypatch, capsys):
     def broken(args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "_cmd_backends", broken)
+    monkeypatch.setattr(backends_command, "run", broken)
     assert cli.main(["backends"]) == 1
     err = capsys.readouterr().err
     assert err == "mlp-backends: internal error: RuntimeError: a bug (run again with --debug for the traceback)\n"
