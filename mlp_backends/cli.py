@@ -24,7 +24,7 @@ from .commands.common import PROG, examples
 from .errors import TrainingInterrupted, UsageError, one_line
 
 
-class ClosedPipeSafe:
+class _ClosedPipeSafe:
     """stdout that, once its reader has gone (`train --save m.npz | head -3`), drops
     further output instead of raising, so that the run still does and saves what it
     was asked to; everything else passes through to the stream it wraps."""
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         # so in one line with what to do, so the raw warnings are noise here.
         warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered",
                                 RuntimeWarning)
-    stdout, sys.stdout = sys.stdout, ClosedPipeSafe(sys.stdout)
+    stdout, sys.stdout = sys.stdout, _ClosedPipeSafe(sys.stdout)
     try:
         return args.func(args)
     except UsageError as exc:

@@ -1,5 +1,6 @@
 """`MLP`: parameters, a backend and a config. The math lives in nn.py and optim.py,
-the epoch loop in train.py, files in io.py; this class only wires them.
+the epoch loop in train.py, files in io.py, the initial weights in network.py and
+the checking and placing of inputs in inputs.py; this class only wires them.
 
 Outputs follow the inputs: NumPy (or lists) in, NumPy out; the backend's
 arrays in, the backend's arrays out, on the input's device.
@@ -8,18 +9,18 @@ arrays in, the backend's arrays out, on the input's device.
 from __future__ import annotations
 
 import contextlib
-import numbers
 from typing import Sequence
 
 import numpy as np
-from array_api_compat import device, to_device
 
-from . import chunks, nn, optim, outofcore, train, validation
+from . import nn, optim, outofcore, train, validation
 from . import threads as cpu_threads
 from .backend import Backend
 from .checkpoint import Checkpoint
 from .defaults import DEFAULTS, batch_rows
-from .errors import DeviceMemoryError, InputError, InputTypeError
+from .errors import DeviceMemoryError, InputError
+from .inputs import ModelInputs
+from .network import check_network_fits, hidden_sizes, init_params
 from .preprocessing import Preprocessing
 from .registry import get_backend
 from .validation import check_param, check_params
@@ -28,49 +29,7 @@ DTYPES = validation.DTYPES
 INITS = validation.PARAMETERS["init"].choices
 
 
-def init_params(sizes: Sequence[int], init: str, activation: str, seed: int | None) -> list[np.ndarray]:
-    """Host float64 weights from default_rng(seed): the same numbers on every backend.
-
-    "standard_normal" is the article's randn; "auto" is He for relu and
-    Glorot (fan-in + fan-out) for sigmoid and tanh, which train much better.
-    """
-    init = check_param("init", init)
-    if init == "auto":
-        init = "he" if activation == "relu" else "glorot"
-    rng = np.random.default_rng(seed)
-    params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        if init == "standard_normal":
-            W = rng.standard_normal((fan_in, fan_out))
-        elif init == "he":
-            W = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
-        else:
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            W = rng.uniform(-limit, limit, (fan_in, fan_out))
-        params += [W, np.zeros(fan_out)]
-    return params
-
-
-def check_network_fits(sizes: Sequence[int], dtype: str, on_host: bool = True, what: str | None = None) -> None:
-    """Refuse, before drawing them, parameters that cannot fit in host memory: they are
-    drawn as float64 on the host (plus one layer's temporary), then copied to the device
-    (the host itself when `on_host`). The CLI asks this with the smallest input and
-    output before it reads any data, so that a huge --hidden costs nothing."""
-    count = validation.parameter_count(sizes)
-    largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    device = count * np.dtype(dtype).itemsize if on_host else 0
-    what = what or f"a network of sizes {list(sizes)}"
-    validation.check_memory(8 * (count + largest) + device, f"{what} ({count:,} parameters)", "use smaller layers")
-
-
-def _hidden_sizes(hidden_size) -> tuple[int, ...]:
-    """hidden_size as a tuple of layer widths: one whole number, or a sequence of them."""
-    if isinstance(hidden_size, (numbers.Integral, str, bytes)) or not hasattr(hidden_size, "__iter__"):
-        hidden_size = (hidden_size,)
-    return tuple(check_param("hidden_size", h) for h in hidden_size)
-
-
-class MLP:
+class MLP(ModelInputs):
     """A multi-layer perceptron with softmax output and cross-entropy loss.
 
     MLP(64, 32, 10) is the article's network shape: one hidden layer of 32
@@ -91,7 +50,7 @@ class MLP:
         init: str = DEFAULTS["init"],
         l2: float = DEFAULTS["l2"],
     ):
-        self.sizes = (check_param("input_size", input_size), *_hidden_sizes(hidden_size),
+        self.sizes = (check_param("input_size", input_size), *hidden_sizes(hidden_size),
                       check_param("output_size", output_size))
         p = check_params(activation=activation, dtype=dtype, seed=seed, init=init, l2=l2)
         self.activation, self.dtype, self.seed, self.init, self.l2 = (
@@ -123,109 +82,18 @@ class MLP:
 
     @extra.setter
     def extra(self, value: dict) -> None:
-        self._prep = Preprocessing.from_extra(value, self.sizes)  # checked before it is kept
+        # What the model applies to raw rows and labels (preprocessing.py); checked before it is kept.
+        self.preprocessing = Preprocessing.from_extra(value, self.sizes)
         self._extra = value
 
     @property
     def classes(self) -> np.ndarray | None:
         """The class label of each output, when the model was saved with named or numbered
         classes other than 0..k-1 (predict returns these); else None."""
-        return self._prep.classes
+        return self.preprocessing.classes
 
     def _check_fits(self) -> None:
         check_network_fits(self.sizes, self.dtype, on_host=not self.backend.is_gpu)
-
-    # -- moving arrays in and out ------------------------------------------
-    def _input(self, X):
-        """X as a 2-D array of the model's dtype on its device, finite in that dtype, and
-        how to give results back (validation.features holds the rules).
-
-        For device arrays the finiteness check is one reduction, read once; only a
-        failure reads the data back, to name the bad row.
-        """
-        b = self.backend
-        X = self._prep.columns(X)
-        if b.owns(X) and not isinstance(X, np.ndarray):  # NumPy input takes the checked host path
-            def back(r):
-                return r
-            source = _device_or_none(X)
-            if source is not None and source != b.device:  # e.g. strict's device1: compute here, answer there
-                X = to_device(X, b.device)
-                def back(r, source=source):
-                    return to_device(r, source)
-            validation.check_shape(X.shape, self.sizes[0])
-            if not b.xp.isdtype(X.dtype, ("real floating", "integral")):
-                raise InputTypeError(f"X must be numeric, got dtype {X.dtype}")
-            cast = X if X.dtype == b.dtype(self.dtype) else b.xp.astype(X, b.dtype(self.dtype))
-            if not bool(b.xp.all(b.xp.isfinite(cast))):
-                validation.check_finite(b.to_numpy(X), self.dtype)
-            return self._prep.scale_array(cast, lambda a: b.asarray(a, self.dtype)), back
-        host = validation.features(X, self.dtype, n_features=self.sizes[0])
-        owned = not (isinstance(X, np.ndarray) and np.shares_memory(host, X))
-        return b.asarray(self._prep.scale_host(host, owned), self.dtype), b.to_numpy
-
-    def _rows(self, X) -> outofcore.RowSource:
-        """Host rows read from disk a buffer at a time (a memory map): checked block by
-        block, never moved whole."""
-        source = outofcore.as_source(X)
-        self._check_shape(source.shape)
-        if source.dtype.kind not in "biuf":
-            raise InputTypeError(f"X must be numeric, got dtype {source.dtype}")
-        bad = chunks.first_nonfinite(source, "checking X")
-        if bad is not None:
-            value = source[bad[0]:bad[0] + 1][0, bad[1]].item()
-            raise InputError(f"X contains NaN or infinity ({value} at row {bad[0]}, column {bad[1]}); "
-                             "remove or impute those values first")
-        return source if self._prep.scaler is None else source.with_transform(self._prep.scaler)
-
-    def device_rows(self, X):
-        """X checked (validation.features holds the rules) and placed as the model computes on
-        it: a 2-D array of the model's dtype on its backend's device."""
-        return self._input(X)[0]
-
-    def _in_blocks(self, X, y=None):
-        """(rows, labels) of host data read from disk, about 32 MB of rows at a time."""
-        source = outofcore.as_source(X)
-        self._check_shape(source.shape)
-        blocks = chunks.row_blocks(len(source), source.shape[1] * 4, train.EVAL_BLOCK_BYTES)
-        for lo, hi in blocks if len(source) else [(0, 0)]:
-            yield source.read(np.arange(lo, hi), np.dtype(self.dtype)), (None if y is None else y[lo:hi])
-
-    def _host_blocks(self, X, y=None):
-        """Row ranges of a large in-memory NumPy X, or None to take X whole.
-
-        Scoring every row at once builds each layer's activations (and BLAS's
-        work buffers) for all of them, which on MNIST-sized data outgrows the
-        data itself; blocks whose rows and activations take about
-        `train.EVAL_BLOCK_BYTES` bound that. X is checked whole first (a block
-        at a time), so an error names the row in X rather than in a block; a y
-        of another length takes the whole path, which names the mismatch.
-        """
-        if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == self.sizes[0]):
-            return None
-        # A row's share: its input, and the three arrays each later layer makes (z, z + b, activation).
-        row_bytes = (self.sizes[0] + 3 * sum(self.sizes[1:])) * np.dtype(self.dtype).itemsize
-        blocks = list(chunks.row_blocks(len(X), row_bytes, train.EVAL_BLOCK_BYTES))
-        if len(blocks) < 2 or (y is not None and (np.ndim(y) == 0 or len(y) != len(X))):
-            return None
-        validation.check_finite(X, self.dtype)
-        return blocks
-
-    def _sliceable(self, y):
-        """y as something sliced by position: pandas and lists become NumPy."""
-        return y if isinstance(y, np.ndarray) or self.backend.owns(y) else np.asarray(y)
-
-    def _check_shape(self, shape) -> None:
-        validation.check_shape(shape, self.sizes[0])
-
-    def _targets(self, y, n: int, training: bool = False):
-        """Integer labels or one-hot -> device one-hot of the model's dtype (validation.targets).
-        A model with saved classes takes its labels as saved (names, or numbers like 3, 5, 7)."""
-        host = self.backend.to_numpy(y) if self.backend.owns(y) else y
-        if self._prep.classes is not None and np.ndim(host) == 1:
-            y = host = self._prep.label_indices(np.asarray(host))
-        validation.targets(host, n, self.sizes[-1], training=training)
-        return train.one_hot_targets(self.backend, y, self.sizes[-1], self.dtype)
 
     # -- inference ----------------------------------------------------------
     def forward(self, X):
@@ -239,22 +107,22 @@ class MLP:
 
     def _placed_labels(self, y):
         """Labels for a trainer that holds the rows: saved classes -> indices, lazily where y is lazy."""
-        if self._prep.classes is None or np.ndim(y) != 1:
+        if self.preprocessing.classes is None or np.ndim(y) != 1:
             return y
         if hasattr(y, "map_blocks"):
-            return y.map_blocks(self._prep.label_indices, dtype=np.int64)
-        return self._prep.label_indices(np.asarray(y))
+            return y.map_blocks(self.preprocessing.label_indices, dtype=np.int64)
+        return self.preprocessing.label_indices(np.asarray(y))
 
     @train.on_device
     def predict_proba(self, X):
         """Softmax probabilities, one row per sample and one column per class."""
         if placed := self._placed(X):
-            return placed.predict_proba(self, self._prep.scale_array(X))
+            return placed.predict_proba(self, self.preprocessing.scale_array(X))
         if outofcore.wants_stream(X):
-            return np.concatenate([self.predict_proba(Xb) for Xb, _ in self._in_blocks(X)])
-        if blocks := self._host_blocks(X):
+            return np.concatenate([self.predict_proba(Xb) for Xb, _ in self.disk_blocks(X)])
+        if blocks := self.host_blocks(X):
             return np.concatenate([self.predict_proba(X[lo:hi]) for lo, hi in blocks])
-        X, back = self._input(X)
+        X, back = self.device_input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         return back(nn.softmax(self.backend.xp, logits))
 
@@ -263,33 +131,33 @@ class MLP:
         """The most probable class of each row: its index, or its label when the model was
         saved with classes (`model.classes`; then a NumPy array)."""
         if placed := self._placed(X):
-            indices = placed.predict(self, self._prep.scale_array(X))
-            if self._prep.classes is None:
+            indices = placed.predict(self, self.preprocessing.scale_array(X))
+            if self.preprocessing.classes is None:
                 return indices
-            return indices.map_blocks(self._prep.labels, dtype=self._prep.classes.dtype)
+            return indices.map_blocks(self.preprocessing.labels, dtype=self.preprocessing.classes.dtype)
         if outofcore.wants_stream(X):
-            return np.concatenate([self.predict(Xb) for Xb, _ in self._in_blocks(X)])
-        if blocks := self._host_blocks(X):
+            return np.concatenate([self.predict(Xb) for Xb, _ in self.disk_blocks(X)])
+        if blocks := self.host_blocks(X):
             return np.concatenate([self.predict(X[lo:hi]) for lo, hi in blocks])
-        X, back = self._input(X)
+        X, back = self.device_input(X)
         logits, _ = nn.forward(self.backend.xp, self.params, X, self.activation)
         indices = back(self.backend.xp.argmax(logits, axis=1))
-        if self._prep.classes is None:
+        if self.preprocessing.classes is None:
             return indices
-        return self._prep.labels(indices if isinstance(indices, np.ndarray) else self.backend.to_numpy(indices))
+        return self.preprocessing.labels(indices if isinstance(indices, np.ndarray) else self.backend.to_numpy(indices))
 
     @train.on_device
     def score(self, X, y) -> float:
         """Accuracy on (X, y); y as labels or one-hot."""
         if placed := self._placed(X):
-            return placed.score(self, self._prep.scale_array(X), self._placed_labels(y))
+            return placed.score(self, self.preprocessing.scale_array(X), self._placed_labels(y))
         if outofcore.wants_stream(X):
-            return sum(self.score(Xb, yb) * len(Xb) for Xb, yb in self._in_blocks(X, y)) / max(len(X), 1)
-        if blocks := self._host_blocks(X, y):  # hits counted exactly, as whole numbers
-            y = self._sliceable(y)
+            return sum(self.score(Xb, yb) * len(Xb) for Xb, yb in self.disk_blocks(X, y)) / max(len(X), 1)
+        if blocks := self.host_blocks(X, y):  # hits counted exactly, as whole numbers
+            y = self.sliceable(y)
             return sum(round(self.score(X[lo:hi], y[lo:hi]) * (hi - lo)) for lo, hi in blocks) / len(X)
-        Xd, _ = self._input(X)
-        Y = self._targets(y, Xd.shape[0])
+        Xd, _ = self.device_input(X)
+        Y = self.device_targets(y, Xd.shape[0])
         xp = self.backend.xp
         logits, _ = nn.forward(xp, self.params, Xd, self.activation)
         hits = xp.count_nonzero(xp.argmax(logits, axis=1) == xp.argmax(Y, axis=1))
@@ -299,19 +167,19 @@ class MLP:
     def loss(self, X, y) -> float:
         """Mean cross-entropy (+ L2, as in training) on (X, y); y as labels or one-hot."""
         if outofcore.wants_stream(X):
-            return sum(self.loss(Xb, yb) * len(Xb) for Xb, yb in self._in_blocks(X, y)) / max(len(X), 1)
-        if blocks := self._host_blocks(X, y):  # each block's mean carries the L2 term once: so does their mean
-            y = self._sliceable(y)
+            return sum(self.loss(Xb, yb) * len(Xb) for Xb, yb in self.disk_blocks(X, y)) / max(len(X), 1)
+        if blocks := self.host_blocks(X, y):  # each block's mean carries the L2 term once: so does their mean
+            y = self.sliceable(y)
             return sum(self.loss(X[lo:hi], y[lo:hi]) * (hi - lo) for lo, hi in blocks) / len(X)
-        Xd, _ = self._input(X)
-        loss, _ = train.evaluate(self.backend.xp, self, Xd, self._targets(y, Xd.shape[0]))
+        Xd, _ = self.device_input(X)
+        loss, _ = train.evaluate(self.backend.xp, self, Xd, self.device_targets(y, Xd.shape[0]))
         return float(loss)
 
     @train.on_device
     def loss_and_gradients(self, X, y):
         """Mean cross-entropy (+ L2) and its gradients as host NumPy arrays."""
-        Xd, _ = self._input(X)
-        Y = self._targets(y, Xd.shape[0])
+        Xd, _ = self.device_input(X)
+        Y = self.device_targets(y, Xd.shape[0])
         loss, grads, _ = nn.loss_and_grads(self.backend.xp, self.params, Xd, Y, self.activation, self.l2)
         return float(loss), [self.backend.to_numpy(g) for g in grads]
 
@@ -375,10 +243,10 @@ class MLP:
         hold = saver.writing(resume) if saver is not None else contextlib.nullcontext()
         trainer = self.backend.trainer()
         if trainer is not None:  # the backend trains elsewhere (a cluster): it gets the data as given
-            if self._prep.active:  # lazily, where the rows are
-                X, y = self._prep.scale_array(self._prep.columns(X)), self._placed_labels(y)
+            if self.preprocessing.active:  # lazily, where the rows are
+                X, y = self.preprocessing.scale_array(self.preprocessing.columns(X)), self._placed_labels(y)
                 if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
-                    validation_data = (self._prep.scale_array(self._prep.columns(validation_data[0])),
+                    validation_data = (self.preprocessing.scale_array(self.preprocessing.columns(validation_data[0])),
                                        self._placed_labels(validation_data[1]))
             with hold:
                 self.history = trainer.fit(
@@ -387,19 +255,19 @@ class MLP:
                     validation_data=validation_data, checkpoint=saver, resume=resume)
             return self.history
         try:  # a memory map stays on the host and is read a buffer at a time (outofcore.py)
-            Xd = self._rows(X) if outofcore.wants_stream(X) else self._input(X)[0]
+            Xd = self.disk_rows(X) if outofcore.wants_stream(X) else self.device_input(X)[0]
             if Xd.shape[0] == 0:
                 raise InputError("X has no rows; training needs at least one sample")
-            Y = self._targets(y, Xd.shape[0], training=True)
+            Y = self.device_targets(y, Xd.shape[0], training=True)
             validation = None
             if validation_data is not None:
                 if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                     raise InputError("validation_data must be a pair (X_val, y_val)")
                 Xv = validation_data[0]
-                Xv = self._rows(Xv) if outofcore.wants_stream(Xv) else self._input(Xv)[0]
+                Xv = self.disk_rows(Xv) if outofcore.wants_stream(Xv) else self.device_input(Xv)[0]
                 if Xv.shape[0] == 0:
                     raise InputError("validation_data has no rows; pass at least one sample or None")
-                validation = (Xv, self._targets(validation_data[1], Xv.shape[0]))
+                validation = (Xv, self.device_targets(validation_data[1], Xv.shape[0]))
             if saver is not None:  # resuming refuses other data, or another validation split
                 saver.settings["data"] = train.fingerprint(self.backend, Xd, Y, *(validation or ()))
             with hold:
@@ -494,12 +362,3 @@ class MLP:
         hidden = self.sizes[1:-1]
         return (f"MLP({self.sizes[0]}, {hidden[0] if len(hidden) == 1 else hidden}, {self.sizes[-1]}, "
                 f"activation={self.activation!r}, backend={self.backend.spec!r}, dtype={self.dtype!r})")
-
-
-def _device_or_none(x):
-    """x's device, or None for a library whose arrays carry none (MLX: work runs on its default device)."""
-    try:
-        return device(x)
-    except AttributeError:
-        return None
-

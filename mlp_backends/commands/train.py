@@ -111,7 +111,7 @@ def _check_before_training(args, s: dict) -> str | None:
     from .. import data
     from ..checkpoint import FILE, Checkpoint
     from ..io import check_outputs
-    from ..model import check_network_fits
+    from ..network import check_network_fits
 
     folder = args.resume or args.checkpoint
     check_outputs({"--save": args.save, "--plot": args.plot, "--log-json": args.log_json,
