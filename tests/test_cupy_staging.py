@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from backends.cupy_staging import staged
-from mlp_backends import MLP, get_backend, list_backends
+from mlp_backends import MLP, get_backend
 from mlp_backends.backend import Backend
 
 
@@ -124,8 +124,7 @@ def test_fit_from_disk_goes_through_the_hook_with_the_same_numbers(tmp_path, mon
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.skipif(not any(i.name == "cupy" and i.usable for i in list_backends()),
-                    reason="cupy: no usable CUDA device here")
+@pytest.mark.requires_backend("cupy")
 def test_cupy_trains_from_disk_with_staging_as_with_plain_copies(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((5000, 40)).astype(np.float32)
