@@ -44,8 +44,9 @@ class InPlaceOptimizer:
 
     @staticmethod
     def supports(optimizer) -> bool:
-        # Exact types: a subclass may change the formulas this repeats.
-        return type(optimizer) in (optim.SGD, optim.Momentum, optim.Adam)
+        """Whether `APPLY` holds this optimizer's in-place update. Exact types: a subclass
+        may change the formulas these repeat."""
+        return type(optimizer) in APPLY
 
     def scale_gradients(self, grads) -> None:
         """SGD's `lr * g`, into the gradients: done first, so that a rate which
@@ -60,29 +61,7 @@ class InPlaceOptimizer:
         """The rest of the update, into params, state and grads. `pick(value, neutral)`
         gives each coefficient; a backend that judges the batch on the device passes
         one that picks the neutral value (decay 1, rate 0) on a bad batch."""
-        opt, m = self.optimizer, self.m
-        if type(opt) is optim.SGD:
-            for p, g in zip(params, grads):
-                m.subtract(p, g, out=p)  # p - lr * g
-            return
-        constant, like = self.constant, params[0]
-        if type(opt) is optim.Momentum:
-            lr, mu = constant(pick(opt.learning_rate, 0.0), like), constant(pick(opt.momentum, 1.0), like)
-            if not opt.nesterov:
-                for p, g, v in zip(params, grads, state[0]):
-                    momentum(m, p, g, v, lr, mu)
-            else:
-                for p, g, v, blocks in zip(params, grads, state[0], self._plan(params)):
-                    for c, s in blocks:
-                        nesterov(m, p[c], g[c], v[c], s, lr, mu)
-        else:
-            step, eps = self.coefficients(t)
-            b1, b2 = opt.beta1, opt.beta2
-            coefficients = [constant(c, like) for c in (pick(b1, 1.0), pick(1 - b1, 0.0), pick(b2, 1.0),
-                                                        pick(1 - b2, 0.0), pick(step, 0.0), eps)]
-            for p, g, mean, var, blocks in zip(params, grads, state[0], state[1], self._plan(params)):
-                for c, s in blocks:
-                    adam(m, p[c], g[c], mean[c], var[c], s, *coefficients)
+        APPLY[type(self.optimizer)](self, params, grads, state, t, pick)
 
     def coefficients(self, t):
         """Adam's (step, eps) of step t (a backend may hand them over already computed)."""
@@ -94,6 +73,43 @@ class InPlaceOptimizer:
             self._plan_of_last = block_plan(params, lambda n: self.empty(n, params[0]))
             self._last = params
         return self._plan_of_last
+
+
+# -- each optimizer's update in place, next to the pure one it repeats (optim.py) -----------
+def _apply_sgd(u: InPlaceOptimizer, params, grads, state, t, pick) -> None:
+    """optim.SGD.update: p - lr g, where scale_gradients already made g into lr g."""
+    for p, g in zip(params, grads):
+        u.m.subtract(p, g, out=p)
+
+
+def _apply_momentum(u: InPlaceOptimizer, params, grads, state, t, pick) -> None:
+    """optim.Momentum.update: v = mu v + g, then p - lr v, or p - lr (g + mu v) (Nesterov)."""
+    opt, m, like = u.optimizer, u.m, params[0]
+    lr, mu = u.constant(pick(opt.learning_rate, 0.0), like), u.constant(pick(opt.momentum, 1.0), like)
+    if not opt.nesterov:
+        for p, g, v in zip(params, grads, state[0]):
+            momentum(m, p, g, v, lr, mu)
+    else:
+        for p, g, v, blocks in zip(params, grads, state[0], u._plan(params)):
+            for c, s in blocks:
+                nesterov(m, p[c], g[c], v[c], s, lr, mu)
+
+
+def _apply_adam(u: InPlaceOptimizer, params, grads, state, t, pick) -> None:
+    """optim.Adam.update: the moments, then p - step m / (sqrt(v) + eps), step and eps from
+    the optimizer's own `coefficients(t)`."""
+    opt, like = u.optimizer, params[0]
+    step, eps = u.coefficients(t)
+    b1, b2 = opt.beta1, opt.beta2
+    coefficients = [u.constant(c, like) for c in (pick(b1, 1.0), pick(1 - b1, 0.0), pick(b2, 1.0),
+                                                  pick(1 - b2, 0.0), pick(step, 0.0), eps)]
+    for p, g, mean, var, blocks in zip(params, grads, state[0], state[1], u._plan(params)):
+        for c, s in blocks:
+            adam(u.m, p[c], g[c], mean[c], var[c], s, *coefficients)
+
+
+#: optim.py's optimizers that have an in-place update, and that update.
+APPLY = {optim.SGD: _apply_sgd, optim.Momentum: _apply_momentum, optim.Adam: _apply_adam}
 
 
 def block_plan(params, empty):
@@ -111,12 +127,14 @@ def block_plan(params, empty):
 
 def sgd(m, p, g, lr):
     # p - lr * g (InPlaceOptimizer splits these two, to judge the batch on lr * g in between)
+    """p - lr g, in place (InPlaceOptimizer splits the two, to judge the batch on lr g in between)."""
     m.multiply(g, lr, out=g)
     m.subtract(p, g, out=p)
 
 
 def momentum(m, p, g, v, lr, mu):
     # v = mu * v + g
+    """Heavy-ball momentum in place: v = mu v + g, then p - lr v."""
     m.multiply(v, mu, out=v)
     m.add(v, g, out=v)
     # p - lr * v
@@ -126,6 +144,7 @@ def momentum(m, p, g, v, lr, mu):
 
 def nesterov(m, p, g, v, s, lr, mu):
     # v = mu * v + g
+    """Nesterov momentum in place: v = mu v + g, then p - lr (g + mu v), with `s` as scratch."""
     m.multiply(v, mu, out=v)
     m.add(v, g, out=v)
     # p - lr * (g + mu * v)
@@ -137,6 +156,7 @@ def nesterov(m, p, g, v, s, lr, mu):
 
 def adam(m, p, g, mean, var, s, b1, one_minus_b1, b2, one_minus_b2, step, eps):
     # mean = b1 * mean + (1 - b1) * g; the complements come computed as optim.py computes them
+    """Adam in place: both moments, then p - step m / (sqrt(v) + eps), with `s` as scratch."""
     m.multiply(g, one_minus_b1, out=s)
     m.multiply(mean, b1, out=mean)
     m.add(mean, s, out=mean)

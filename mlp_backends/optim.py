@@ -5,9 +5,11 @@ No in-place updates (JAX arrays are immutable) and no host reads. `t` is the
 1-based step number; it may be a Python int or a traced scalar (under
 `jax.jit`), so it is only used in arithmetic, never in a Python `if`.
 State is a tuple of lists of arrays shaped like params, so a checkpoint can
-save it and a compiled step can carry it. NumPy's compile hook applies these
-same formulas in place (backends/numpy_inplace.py); tests/test_inplace.py
-holds the two to the same bits, so a change here must be made there too.
+save it and a compiled step can carry it. NumPy's and PyTorch's compile hooks
+apply these same formulas in place: backends/inplace_formulas.py holds each
+optimizer's in-place update in its table `APPLY`, next to the others, and
+tests/test_inplace.py holds the two to the same bits, so a change here must
+be made there too.
 """
 
 from __future__ import annotations
