@@ -63,6 +63,7 @@ class Tally:
         self.reset()
 
     def reset(self) -> None:
+        """Start counting afresh: no rows kept, no bad batch, no sums."""
         self.filled = 0
         self.bad = False
         self.loss = self.correct = None
@@ -83,6 +84,7 @@ class Tally:
         return self.filled
 
     def gather(self, X, Y, idx):
+        """The batch of rows `idx` of X and Y; Y's rows are taken straight into the target buffer."""
         m = idx.shape[0]
         lo = self._room(m, Y)
         Yb = Y.take(idx, axis=0, out=self._targets[lo:lo + m])
@@ -90,6 +92,8 @@ class Tally:
         return X.take(idx, axis=0), Yb
 
     def step(self, params, state, Xb, Yb, t):
+        """The compiled step's update on one batch, its logits and targets kept for `sums()`;
+        a batch whose gradients are not finite is skipped and marks its block's loss NaN."""
         update = self.update
         update.errors.clear()
         update.in_step = True

@@ -21,6 +21,10 @@ from .errors import InputError
 
 @dataclass(frozen=True)
 class Preprocessing:
+    """A saved model's standardization, class labels, feature names and label column (each
+    None when the model has none), applied where rows and labels come in and predictions
+    go out."""
+
     scaler: Standardizer | None = None
     classes: np.ndarray | None = None  # None: labels are the output indices 0..k-1 themselves
     feature_names: tuple[str, ...] | None = None
@@ -41,6 +45,7 @@ class Preprocessing:
 
     @property
     def active(self) -> bool:
+        """Whether the model applies anything at all."""
         return self.scaler is not None or self.classes is not None or self.feature_names is not None
 
     # -- rows in ---------------------------------------------------------------------

@@ -236,3 +236,60 @@ def test_the_readme_layout_table_matches_the_tree():
     tracked = ["backends/", "benchmarks/", "tests/", "docs/", "examples/mlx_backend/", ".ci/run", "pyproject.toml"]
     unnamed = [m for m in modules + tracked if m.rstrip("/") not in covered]
     assert not unnamed, f"README's Layout table does not name: {unnamed}"
+
+
+def _documented_methods(trees: dict[Path, ast.Module]) -> dict[str, set[str]]:
+    """Class name -> its methods that have a docstring, over every module given."""
+    found: dict[str, set[str]] = {}
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                found.setdefault(node.name, set()).update(
+                    m.name for m in node.body
+                    if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(m))
+    return found
+
+
+def _is_setter(node) -> bool:
+    """A property's setter or deleter: the property's getter holds its docstring."""
+    return any(isinstance(d, ast.Attribute) and d.attr in ("setter", "deleter") for d in node.decorator_list)
+
+
+def undocumented_public_names(paths: list[Path]) -> list[str]:
+    """Public module-level functions and classes, and public methods of public classes, without
+    a docstring. A method that overrides a documented method of a base class named in the
+    package (a backend's `probe`, a callback's `on_epoch_end`) shares that method's docstring."""
+    trees = {p: ast.parse(p.read_text()) for p in paths}
+    documented = _documented_methods(trees)
+    found = []
+    for path, tree in trees.items():
+        if not ast.get_docstring(tree):
+            found.append(f"{path.name}: the module")
+        for node in tree.body:
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or _private(node.name):
+                continue
+            if not ast.get_docstring(node):
+                found.append(f"{path.name}:{node.lineno}: {node.name}")
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(b).split(".")[-1] for b in node.bases}
+                inherited = set().union(*(documented.get(b, set()) for b in bases))
+                found += [f"{path.name}:{m.lineno}: {node.name}.{m.name}" for m in node.body
+                          if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and not m.name.startswith("_")
+                          and not ast.get_docstring(m) and m.name not in inherited and not _is_setter(m)]
+    return found
+
+
+def test_the_docstring_scan_finds_undocumented_names_and_lets_overrides_inherit(tmp_path):
+    (tmp_path / "a.py").write_text('"""A."""\nclass Base:\n    """B."""\n    def run(self):\n        """Runs."""\n'
+                                   '    def stop(self):\n        pass\n')
+    (tmp_path / "b.py").write_text('"""B."""\nfrom a import Base\nclass Child(Base):\n    """C."""\n'
+                                   '    def run(self):\n        pass\n    def _hidden(self):\n        pass\n'
+                                   'def helper():\n    pass\n')
+    found = undocumented_public_names(sorted(tmp_path.glob("*.py")))
+    assert sorted(found) == ["a.py:6: Base.stop", "b.py:9: helper"]
+
+
+def test_every_public_name_of_the_package_and_the_plugins_has_a_docstring():
+    paths = [p for d in ("mlp_backends", "backends") for p in (ROOT / d).rglob("*.py")]
+    found = undocumented_public_names(paths)
+    assert not found, f"{len(found)} public names without a docstring: " + "; ".join(found)
