@@ -7,7 +7,6 @@ import sys
 from .base import Callback
 
 
-# -- per-epoch output ---------------------------------------------------------
 def _epoch_figures(logs: dict) -> str:
     text = f"loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.4f}"
     if "val_loss" in logs:
