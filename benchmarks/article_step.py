@@ -9,7 +9,7 @@ loss or accuracy at all. Each library entry is a fresh `MLP` trained by
 includes everything a user pays per call (input checks, the copy to the
 device, the per-epoch loss and accuracy); compiled programs are reused across
 fits as they are in a user's process (the first, untimed round compiles).
-Entries take turns, round-robin; reported: microseconds per step (median and
+Entries take turns, round-robin, each opening a round in turn; reported: microseconds per step (median and
 best of the rounds), the ratio to the article's step, both medians, and the
 median of each round's own ratio (entries of one round run back to back, so
 the machine's swings cancel better there); and the
@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {k: [] for k in entries}
     cpu: dict[str, list[float]] = {k: [] for k in entries}
     with busy_core(args.busy):
+        names = list(entries)
         for r in range(-1, args.repeats):
-            for k, run in entries.items():
+            for k in names[r % len(names):] + names[:r % len(names)]:  # each entry opens a round in turn
+                run = entries[k]
                 start, start_cpu = time.perf_counter(), time.process_time()
                 run()
                 if r >= 0:

@@ -3,8 +3,8 @@
     python benchmarks/threads.py --workload small --workload net128 --workload mnist [--busy] [--repeats 3]
 
 Each round trains a fresh model with `fit` (adam, the workload's net and
-batch) once per setting, round-robin, so a load that drifts slows every
-setting alike; "auto" forgets what it measured before each fit, so its trial
+batch) once per setting, round-robin (each setting opens a round in turn),
+so a load that drifts slows every setting alike; "auto" forgets what it measured before each fit, so its trial
 steps are paid every time, as in a fresh process. Reported: the median
 seconds of a fit per setting and auto / the best fixed count (of the medians,
 and the median of each round's own ratio). With --busy, a
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             times: dict = {s: [] for s in settings}
             chose = {}
             fit_seconds(w, X[:w.batch * 4], y[:w.batch * 4], args.backend, 1, 1)  # imports, caches
-            for _ in range(args.repeats):
-                for s in settings:
+            for r in range(args.repeats):
+                for s in settings[r % len(settings):] + settings[:r % len(settings)]:  # each goes first in turn
                     seconds, chose = fit_seconds(w, X, y, args.backend, s, epochs) if s == "auto" else (
                         fit_seconds(w, X, y, args.backend, s, epochs)[0], chose)
                     times[s].append(seconds)
