@@ -161,13 +161,11 @@ class CuPyBackend(Backend):
             return {"in_use_bytes": pool.used_bytes(), "peak_bytes": pool.total_bytes(),
                     "device_used_bytes": total - free, "device_total_bytes": total}
 
-    def compile(self, step):
+    def compile_step(self, step):
         """The fused, in-place step with its batch buffers (backends/cupy_step.py), made once per
         optimizer, activation and L2 and kept: later fits reuse kernels and buffers."""
         from backends.cupy_step import compile_step
 
-        if getattr(step, "rebuild", None) is None:
-            return step
         config = step.config
         # Per thread too: two threads training at once must not share batch buffers.
         from mlp_backends.step import step_key

@@ -86,7 +86,13 @@ class JaxBackend(Backend):
     # cost 11 to 17% of an mnist step (benchmarks/memory_savers.py) to save host memory.
     donate: bool | None = None
 
-    def compile(self, step):
+    def compile_other(self, fn):
+        """`jax.jit` of a step that make_step did not make."""
+        import jax
+
+        return jax.jit(fn)
+
+    def compile_step(self, step):
         """`jax.jit` of the step, with `.epoch`: the whole epoch as one program
         (backends/jax_epoch.py). Both are made once per backend and step settings
         (optimizer, activation, L2), so later fit and partial_fit calls reuse
@@ -98,9 +104,7 @@ class JaxBackend(Backend):
 
         from mlp_backends.step import SkipNonFinite, step_key
 
-        rebuild = getattr(step, "rebuild", None)
-        if rebuild is None:
-            return jax.jit(step)
+        rebuild = step.rebuild
         config = step.config
         donate = self.is_gpu if self.donate is None else self.donate
         plain = config.get("update") is None and config.get("kern") is None
@@ -110,15 +114,11 @@ class JaxBackend(Backend):
             return cache[key]
         if donate and config.get("update") is None:
             step = rebuild(update=SkipNonFinite(config["xp"], config["optimizer"]))
-        jitted = jax.jit(step, donate_argnums=(0, 1) if donate else ())
-
-        def compiled(params, state, Xb, Yb, t):
-            return jitted(params, state, Xb, Yb, t)
+        jitted = jax.jit(step.fn, donate_argnums=(0, 1) if donate else ())
 
         from backends.jax_epoch import epoch_program
 
-        compiled.config, compiled.rebuild = step.config, step.rebuild
-        compiled.mutates_params = donate or getattr(step, "mutates_params", False)
+        compiled = step.wrapping(jitted, mutates_params=donate or step.mutates_params)
         compiled.epoch = epoch_program(step, donate)
         if key is not None:
             cache[key] = compiled

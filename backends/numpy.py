@@ -79,7 +79,7 @@ class NumPyBackend(Backend):
             self._lean_xp = lean_numpy(self.xp)
         return self._lean_xp
 
-    def compile(self, step):
+    def compile_step(self, step):
         """The step on `lean_numpy`, with in-place kernels, and with the optimizer applied
         in place when it is one of optim.py's (backends/numpy_inplace.py): same numbers.
         Such a step also has `tally(batch, n)`, the same update with its loss and hits
@@ -87,9 +87,7 @@ class NumPyBackend(Backend):
         from backends import numpy_tally
         from backends.numpy_inplace import InPlaceUpdate, kernels
 
-        rebuild = getattr(step, "rebuild", None)
-        if rebuild is None:
-            return step
+        rebuild = step.rebuild
         changes = {"xp": self._lean()}
         if step.config.get("kern") is None:  # a caller's own kernels stay
             changes["kern"] = kernels(step.config["activation"])

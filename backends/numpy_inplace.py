@@ -70,9 +70,9 @@ class InPlaceUpdate:
             self.in_step = False  # (after an exception, leaving watch() resets it)
             return out
 
-        guarded.config, guarded.rebuild, guarded.mutates_params = step.config, step.rebuild, True
-        guarded.watch = self.watch
-        return guarded
+        guarded_step = step.wrapping(guarded, mutates_params=True)
+        guarded_step.watch = self.watch
+        return guarded_step
 
     @contextlib.contextmanager
     def watch(self):

@@ -116,28 +116,31 @@ class TorchBackend(Backend):
     cuda_graphs: bool | None = None
 
     def compile(self, step):
-        """The step with optim.py's update applied in place where `in_place` says so
-        (backends/torch_inplace.py), or, when $MLP_BACKENDS_TORCH_COMPILE asks for it,
-        `torch.compile` of the functional step."""
+        """`torch.compile` of any step when $MLP_BACKENDS_TORCH_COMPILE asks for it; otherwise
+        `compile_step` for a step make_step made, and any other step as it is."""
         choice = os.environ.get(COMPILE_ENV, "").strip()
         if choice in ("", "0"):
-            rebuild = getattr(step, "rebuild", None)
-            in_place = self.is_gpu if self.in_place is None else self.in_place
-            if not in_place or rebuild is None or step.config.get("update") is not None:
-                return step
-            from backends.torch_inplace import TorchInPlaceUpdate
-
-            if not TorchInPlaceUpdate.supports(step.config["optimizer"]):
-                if self.is_gpu:
-                    fall_back(f"the in-place update and CUDA graphs for {type(step.config['optimizer']).__name__}")
-                return step
-            fast = rebuild(update=TorchInPlaceUpdate(step.config["optimizer"]))
-            if self.is_gpu and self.cuda_graphs is not False:
-                return self._graphed(fast)
-            return fast
+            return super().compile(step)
         import torch
 
         return torch.compile(step, backend="inductor" if choice == "1" else choice)
+
+    def compile_step(self, step):
+        """The step with optim.py's update applied in place where `in_place` says so
+        (backends/torch_inplace.py), replayed as CUDA graphs on CUDA devices."""
+        in_place = self.is_gpu if self.in_place is None else self.in_place
+        if not in_place or step.config.get("update") is not None:
+            return step
+        from backends.torch_inplace import TorchInPlaceUpdate
+
+        if not TorchInPlaceUpdate.supports(step.config["optimizer"]):
+            if self.is_gpu:
+                fall_back(f"the in-place update and CUDA graphs for {type(step.config['optimizer']).__name__}")
+            return step
+        fast = step.rebuild(update=TorchInPlaceUpdate(step.config["optimizer"]))
+        if self.is_gpu and self.cuda_graphs is not False:
+            return self._graphed(fast)
+        return fast
 
     def _graphed(self, step):
         """GraphedStep(step), kept per optimizer, activation, L2 and thread: a later fit or

@@ -64,7 +64,9 @@ The speed hook
   `(params, state, Xb, Yb, t) -> (params, state, loss, hits)`, giving the same
   numbers as the plain step to the dtype's tolerance, for every optimizer, on
   a short last batch and back [check_compiled_steps_agree]. Identity by
-  default. It may:
+  default. `Backend.compile` hands a `Step` (step.py: what `make_step` makes)
+  to `compile_step` and any other callable to `compile_other`: a plugin
+  overrides those two, and `compile` itself only to change that choice. It may:
   - wrap it (`jax.jit`, `torch.compile`, CUDA-graph replay);
   - rebuild it from the same math with `step.rebuild(**changes)` (keys of
     `step.config`: `xp`, `optimizer`, `activation`, `l2`, `kern`, `update`):
@@ -258,8 +260,21 @@ class Backend:
         return BlasKnob() if BlasKnob.available() else None
 
     def compile(self, step: Callable) -> Callable:
-        """Speed hook: return a faster function with the same numbers."""
+        """Speed hook: return a faster function with the same numbers. A step that
+        `make_step` made (a `Step`: it can be rebuilt from its config) goes to
+        `compile_step`, any other callable to `compile_other`; plugins override those."""
+        from .step import Step
+
+        return self.compile_step(step) if isinstance(step, Step) else self.compile_other(step)
+
+    def compile_step(self, step):
+        """A faster form of a `Step` (see "The speed hook" above); by default the step itself."""
         return step
+
+    def compile_other(self, fn: Callable) -> Callable:
+        """A faster form of a step that `make_step` did not make (it cannot be rebuilt, only
+        wrapped); by default the callable itself."""
+        return fn
 
     def trainer(self):
         """Where `fit`, `predict`, `predict_proba` and `score` run (see the module docstring).

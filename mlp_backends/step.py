@@ -9,15 +9,47 @@ keys what it keeps by `step_key`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from . import nn
 
 
+@dataclass(eq=False)
+class Step:
+    """A training step: `step(params, state, Xb, Yb, t) -> (params, state, loss, hits)`.
+
+    `fn` computes it; `config` holds `make_step`'s arguments, so that
+    `rebuild(**changes)` makes the same step with some of them changed (another
+    namespace, fused kernels, an in-place update); `mutates_params` says that it
+    writes into (or gives away) the parameter and state arrays it is given, so
+    train.run keeps no copy from before the epoch. A compile hook may give the
+    step it returns optional hooks that train.run looks for: `watch()` (a context
+    the loop runs in), `gather(X, Y, idx)`, `tally(batch, n)` and `epoch` (a whole
+    epoch as one program); see backend.py.
+    """
+
+    fn: Callable
+    config: dict
+    mutates_params: bool = False
+
+    def __call__(self, params, state, Xb, Yb, t):
+        return self.fn(params, state, Xb, Yb, t)
+
+    def rebuild(self, **changes) -> "Step":
+        """The same step made again by `make_step` with some of its arguments changed."""
+        return make_step(**{**self.config, **changes})
+
+    def wrapping(self, fn: Callable, mutates_params: bool | None = None) -> "Step":
+        """A step that runs `fn` (which calls this one, or a compiled form of it) and keeps
+        this one's config, so that it can still be rebuilt."""
+        return Step(fn, self.config, self.mutates_params if mutates_params is None else mutates_params)
+
+
 def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None = None,
               update: Callable | None = None, *, output: str = "softmax", l2_per_sample: bool = False,
-              weighted: bool = False) -> Callable:
-    """One optimizer step as a pure function of arrays (what `compile` may jit).
+              weighted: bool = False) -> Step:
+    """One optimizer step as a pure function of arrays (what `compile` may jit), as a `Step`.
 
     Returns new params, new optimizer state, the batch's mean loss (at the
     old params) and its count of correct predictions, both device scalars.
@@ -47,11 +79,9 @@ def make_step(xp, optimizer, activation: str, l2: float, kern: nn.Kernels | None
         hits = nn.correct(xp, logits, Yb, output)
         return params, state, loss, xp.sum(xp.astype(hits, Xb.dtype))
 
-    step.config = dict(xp=xp, optimizer=optimizer, activation=activation, l2=l2, kern=kern, update=update,
-                       output=output, l2_per_sample=l2_per_sample, weighted=weighted)
-    step.rebuild = lambda **changes: make_step(**{**step.config, **changes})
-    step.mutates_params = bool(getattr(update, "mutates_params", False))
-    return step
+    config = dict(xp=xp, optimizer=optimizer, activation=activation, l2=l2, kern=kern, update=update,
+                  output=output, l2_per_sample=l2_per_sample, weighted=weighted)
+    return Step(step, config, bool(getattr(update, "mutates_params", False)))
 
 
 def step_key(config: dict) -> tuple:
