@@ -23,7 +23,7 @@ TABLE: dict[str, tuple[Any, str]] = {
     "learning_rate": (0.003, "step size on the mean loss over a batch"),
     "momentum": (0.9, "for momentum (and nesterov)"),
     "batch_size": (32, "rows per step; full (or None in Python): all rows, full-batch gradient descent"),
-    "epochs": (30, "passes over the training data"),
+    "epochs": (30, "passes over the training data; fit takes 0 (no training), the CLI at least 1"),
     "test_size": (0.25, "stratified fraction held out for the test (data.load, CLI)"),
     "validation_split": (0.0, "stratified fraction of the training part held out for validation"),
 }
