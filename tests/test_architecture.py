@@ -12,40 +12,45 @@ import mlp_backends
 PACKAGE = Path(mlp_backends.__file__).parent
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE).with_suffix("").parts
+def _module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """The package modules `path` imports anywhere in its code (functions included),
-    as names relative to the package ("model", "bench.entries"); "" is the package."""
-    name = _module_name(path)
+def imports_of(path: Path, root: Path | None = None) -> set[str]:
+    """The modules of the package at `root` (default: mlp_backends) that `path` imports
+    anywhere in its code (functions included), as names relative to the package ("model",
+    "bench.entries"); "" is the package."""
+    root = root or PACKAGE
+    top = root.name
+    name = _module_name(path, root)
     package = name.split(".")[:-1] if path.name != "__init__.py" else name.split(".") if name else []
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {a.name.removeprefix("mlp_backends.").removeprefix("mlp_backends")
-                      for a in node.names if a.name.split(".")[0] == "mlp_backends"}
+            found |= {a.name.removeprefix(f"{top}.").removeprefix(top)
+                      for a in node.names if a.name.split(".")[0] == top}
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[:len(package) - node.level + 1] if node.level > 1 else package
                 base = ".".join(base + ([node.module] if node.module else []))
-            elif node.module and node.module.split(".")[0] == "mlp_backends":
-                base = node.module.removeprefix("mlp_backends").removeprefix(".")
+            elif node.module and node.module.split(".")[0] == top:
+                base = node.module.removeprefix(top).removeprefix(".")
             else:
                 continue
             for alias in node.names:  # `from . import train` imports the module train
                 sub = f"{base}.{alias.name}" if base else alias.name
-                found.add(sub if (PACKAGE / sub.replace(".", "/")).with_suffix(".py").exists()
-                          or (PACKAGE / sub.replace(".", "/")).is_dir() else base)
+                found.add(sub if (root / sub.replace(".", "/")).with_suffix(".py").exists()
+                          or (root / sub.replace(".", "/")).is_dir() else base)
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(root: Path | None = None) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, for the package at `root` (default: mlp_backends)."""
+    root = root or PACKAGE
     # The package itself ("") is left out: it runs before any of its modules can be
     # imported, so a module reading e.g. `__version__` from it closes no cycle.
-    graph = {_module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
+    graph = {_module_name(p, root): imports_of(p, root) for p in root.rglob("*.py")}
     return {m: {d for d in deps if d and d != m} for m, deps in graph.items() if m}
 
 
@@ -95,6 +100,14 @@ def test_the_cycle_finder_follows_long_chains_and_passes_a_layered_graph():
 def test_no_two_modules_of_the_package_import_each_other():
     graph = import_graph()
     assert {"model", "train", "cli", "bench", "io", "distributed", "testing.suite"} <= set(graph)
+    cycle = a_cycle(graph)
+    assert cycle is None, "an import cycle (imports inside functions count): " + " -> ".join(cycle or ())
+
+
+def test_no_two_built_in_plugin_modules_import_each_other():
+    graph = import_graph(PACKAGE.parent / "backends")
+    assert {"numpy", "numpy_inplace", "inplace_formulas", "cupy", "cupy_step"} <= set(graph)
+    assert "inplace_formulas" in graph["numpy_inplace"]  # the scan follows `from backends.x import y`
     cycle = a_cycle(graph)
     assert cycle is None, "an import cycle (imports inside functions count): " + " -> ".join(cycle or ())
 
