@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import mlp_backends
 
 PACKAGE = Path(mlp_backends.__file__).parent
@@ -306,3 +308,13 @@ def test_every_public_name_of_the_package_and_the_plugins_has_a_docstring():
     paths = [p for d in ("mlp_backends", "backends") for p in (ROOT / d).rglob("*.py")]
     found = undocumented_public_names(paths)
     assert not found, f"{len(found)} public names without a docstring: " + "; ".join(found)
+
+
+def test_every_package_folder_is_one_the_distribution_installs():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for d in ("mlp_backends", "backends")
+             for p in (ROOT / d).rglob("__init__.py")}
+    assert {"mlp_backends", "mlp_backends.callbacks", "backends"} <= found
+    assert found == listed, f"pyproject.toml's [tool.setuptools] packages must list {sorted(found)}"
