@@ -4,7 +4,7 @@ On a small network every NumPy call costs about a microsecond whatever its
 size, and the step's own loss (a product, a sum, a division) and hits (two
 argmaxes, a comparison, a cast, a sum) are about ten calls on arrays of 32 x
 10: a fifth of the article's step. So in the training loop the step writes
-its logits and targets into two buffers of `ROWS` rows as it goes (the final
+its logits and targets into two buffers of `BYTES` in all as it goes (the final
 bias add writes straight into the buffer: no extra call), and the loss and
 hits of all those rows are computed at once, in the same few calls, when the
 buffer is full and when the epoch ends. The epoch's figures are the same
@@ -32,9 +32,9 @@ import numpy as np
 from backends.numpy_inplace import constant
 from mlp_backends import nn, optim
 
-#: Rows of logits and targets kept before their loss and hits are summed (80 bytes a row at 10
-#: classes: 0.33 MB, a quarter of one `mnist` batch's activations), or the epoch's rows if fewer.
-ROWS = 4096
+#: Bytes of logits and targets kept before their loss and hits are summed: 819 rows at 10
+#: float32 classes (5% of one `mnist` batch's rows and activations), or the epoch's rows if fewer.
+BYTES = 64 << 10
 
 
 def supports(config: dict) -> bool:
@@ -56,8 +56,8 @@ class Tally:
         # gradient comes out as lr * g and the step skips a pass over each parameter.
         opt = config["optimizer"]
         self.sgd_rate = opt.learning_rate if type(opt) is optim.SGD and opt.learning_rate > 0 else None
-        limit = ROWS if n is None else min(ROWS, n)  # n: the rows of an epoch
-        self.rows = max(batch, -(-limit // batch) * batch)
+        self.batch, self.n = batch, n  # n: the rows of an epoch
+        self.rows = batch  # set with the buffers, from the targets' width and dtype
         self._logits = self._targets = None
         self._gathered = None
         self.reset()
@@ -68,19 +68,20 @@ class Tally:
         self.bad = False
         self.loss = self.correct = None
 
-    def _buffers(self, like_logits, like_targets):
-        if self._logits is None or self._logits.dtype != like_targets.dtype or \
-                self._logits.shape[1] != like_targets.shape[1]:
-            width, dtype = like_targets.shape[1], like_targets.dtype
+    def _buffers(self, like):
+        width, dtype = like.shape[1], like.dtype
+        if self._logits is None or self._logits.dtype != dtype or self._logits.shape[1] != width:
+            limit = max(1, BYTES // (2 * width * dtype.itemsize))
+            limit = limit if self.n is None else min(limit, self.n)
+            self.rows = max(self.batch, -(-limit // self.batch) * self.batch)
             self._logits = np.empty((self.rows, width), dtype)
             self._targets = np.empty((self.rows, width), dtype)
-        return self._logits, self._targets
 
     def _room(self, m: int, like) -> int:
         """Where the next m rows go: flushes a full buffer first."""
+        self._buffers(like)
         if self.filled + m > self.rows:
             self._flush()
-        self._buffers(None, like)
         return self.filled
 
     def gather(self, X, Y, idx):
