@@ -21,7 +21,7 @@ from .commands import data as data_commands
 from .commands import inference
 from .commands import train as train_command
 from .commands.common import PROG, examples
-from .errors import TrainingInterrupted, UsageError, one_line
+from .errors import ClusterError, TrainingInterrupted, UsageError, one_line
 
 
 class _ClosedPipeSafe:
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `mlp-backends predict ... | head`
         sys.stderr.close()
         return 0
-    except OSError as exc:  # the disk, not the input: full, read-only, permissions
+    except (OSError, ClusterError) as exc:  # the disk or the cluster, not the input nor a bug
         return _failed(1, f"{PROG}: error: {exc}", exc, debug)
     except Exception as exc:  # noqa: BLE001 - exit 1 with one line; --debug shows the traceback
         hint = "" if debug else " (run again with --debug for the traceback)"

@@ -264,6 +264,7 @@ class ClusterTrainer:
         """Train `model` in place on the cluster; the same contract as `train.run`."""
         client = self.client()
         self.workers_seen |= set(_threads(client))
+        _check_workers(client)
         _pin_worker_blas(client)
         return _Run(self, client, model, optimizer, callbacks, on_divergence).train(
             X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
@@ -414,6 +415,26 @@ class _PinBlas:
 
     def teardown(self, worker):
         self._limits.restore_original_limits()
+
+
+def _check_workers(client) -> None:
+    """Refuse, in one line, a cluster whose workers cannot import mlp_backends: their tasks
+    would otherwise fail to unpickle, which Dask reports as a deserialization error."""
+    import cloudpickle
+
+    from . import workerprobe
+
+    cloudpickle.register_pickle_by_value(workerprobe)
+    try:
+        answers = client.run(workerprobe.missing_mlp_backends)
+    finally:
+        cloudpickle.unregister_pickle_by_value(workerprobe)
+    missing = {w: why for w, why in answers.items() if why}
+    if missing:
+        worker, why = next(iter(missing.items()))
+        raise BackendError(f"{len(missing)} of {len(answers)} Dask workers cannot import mlp_backends "
+                           f"({worker}: {why}); install mlp-backends in the workers' environment, the same "
+                           "version as here")
 
 
 def _pin_worker_blas(client) -> None:

@@ -522,3 +522,20 @@ def test_resume_on_the_cluster_keeps_early_stopping_and_refuses_other_data(spec,
     other[5, 7] += 1.0
     with pytest.raises(InputError, match="the data differ from those the checkpoint"):
         run(12, "parts", resume=True, rows=other)
+
+
+def test_workers_that_cannot_import_the_library_are_refused_in_one_line(blobs, tmp_path):
+    """Asked before any task is sent: otherwise Dask reports a deserialization error."""
+    hide = tmp_path / "hide_mlp_backends.py"  # a worker environment without the package
+    hide.write_text("import sys\nsys.modules['mlp_backends'] = None\n")
+    X, y = blobs
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0",
+                                  preload=[str(hide)]) as cluster:
+        spec = f"dask:{cluster.scheduler_address}"
+        try:
+            model = MLP(X.shape[1], 8, int(y.max()) + 1, backend=spec, seed=0)
+            with pytest.raises(BackendError, match=r"1 of 1 Dask workers cannot import mlp_backends \(tcp://.*"
+                                                   r"ModuleNotFoundError.*\); install mlp-backends"):
+                model.fit(X, y, epochs=1)
+        finally:
+            get_backend(spec).close()
