@@ -104,7 +104,7 @@ class ModelInputs:
         A model with saved classes takes its labels as saved (names, or numbers like 3, 5, 7)."""
         host = self.backend.to_numpy(y) if self.backend.owns(y) else y
         if self.preprocessing.classes is not None and np.ndim(host) == 1:
-            y = host = self.preprocessing.label_indices(np.asarray(host))
+            y = host = self.preprocessing.indices(host)
         validation.targets(host, n, self.sizes[-1], training=training)
         return train.one_hot_targets(self.backend, y, self.sizes[-1], self.dtype)
 

@@ -105,14 +105,6 @@ class MLP(ModelInputs):
         trainer = self.backend.trainer()
         return trainer if trainer is not None and trainer.holds(X) else None
 
-    def _placed_labels(self, y):
-        """Labels for a trainer that holds the rows: saved classes -> indices, lazily where y is lazy."""
-        if self.preprocessing.classes is None or np.ndim(y) != 1:
-            return y
-        if hasattr(y, "map_blocks"):
-            return y.map_blocks(self.preprocessing.label_indices, dtype=np.int64)
-        return self.preprocessing.label_indices(np.asarray(y))
-
     @train.on_device
     def predict_proba(self, X):
         """Softmax probabilities, one row per sample and one column per class."""
@@ -150,7 +142,7 @@ class MLP(ModelInputs):
     def score(self, X, y) -> float:
         """Accuracy on (X, y); y as labels or one-hot."""
         if placed := self._placed(X):
-            return placed.score(self, self.preprocessing.scale_array(X), self._placed_labels(y))
+            return placed.score(self, self.preprocessing.scale_array(X), self.preprocessing.indices(y))
         if outofcore.wants_stream(X):
             return sum(self.score(Xb, yb) * len(Xb) for Xb, yb in self.disk_blocks(X, y)) / max(len(X), 1)
         if blocks := self.host_blocks(X, y):  # hits counted exactly, as whole numbers
@@ -243,11 +235,10 @@ class MLP(ModelInputs):
         hold = saver.writing(resume) if saver is not None else contextlib.nullcontext()
         trainer = self.backend.trainer()
         if trainer is not None:  # the backend trains elsewhere (a cluster): it gets the data as given
-            if self.preprocessing.active:  # lazily, where the rows are
-                X, y = self.preprocessing.scale_array(self.preprocessing.columns(X)), self._placed_labels(y)
-                if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
-                    validation_data = (self.preprocessing.scale_array(self.preprocessing.columns(validation_data[0])),
-                                       self._placed_labels(validation_data[1]))
+            prep = self.preprocessing  # applied lazily, where the rows are (nothing for a model without it)
+            X, y = prep.scale_array(prep.columns(X)), prep.indices(y)
+            if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+                validation_data = (prep.scale_array(prep.columns(validation_data[0])), prep.indices(validation_data[1]))
             with hold:
                 self.history = trainer.fit(
                     self, X, y, optimizer=opt, epochs=int(epochs), batch_size=batch_size, shuffle=shuffle,

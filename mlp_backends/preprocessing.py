@@ -28,7 +28,6 @@ class Preprocessing:
     scaler: Standardizer | None = None
     classes: np.ndarray | None = None  # None: labels are the output indices 0..k-1 themselves
     feature_names: tuple[str, ...] | None = None
-    target: str | None = None
 
     @classmethod
     def from_extra(cls, extra: dict, sizes) -> "Preprocessing":
@@ -41,12 +40,7 @@ class Preprocessing:
         names = extra.get("feature_names")
         return cls(Standardizer.from_dict(scaling) if scaling else None,
                    None if classes is None else np.asarray(classes),
-                   tuple(names) if names else None, extra.get("target"))
-
-    @property
-    def active(self) -> bool:
-        """Whether the model applies anything at all."""
-        return self.scaler is not None or self.classes is not None or self.feature_names is not None
+                   tuple(names) if names else None)
 
     # -- rows in ---------------------------------------------------------------------
     def columns(self, X):
@@ -80,17 +74,27 @@ class Preprocessing:
         return (X - mean) / scale
 
     # -- labels in and out -------------------------------------------------------------
-    def label_indices(self, y: np.ndarray) -> np.ndarray:
-        """Class labels as saved (names, or numbers such as 3, 5, 7) -> output indices."""
-        index = {c: i for i, c in enumerate(self.classes.tolist())}
-        values = np.asarray(y).tolist()
-        unknown = sorted({repr(v) for v in values if v not in index})
-        if unknown:
-            raise InputError(f"y has labels the model does not know: {', '.join(unknown[:5])}; "
-                             f"its classes are {', '.join(map(str, self.classes[:20].tolist()))}")
-        return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+    def indices(self, y):
+        """Labels as given -> output indices, where the model has saved classes; one-hot rows,
+        and every label of a model without classes, pass as they are. Lazily for Dask."""
+        if self.classes is None or np.ndim(y) != 1:
+            return y
+        if hasattr(y, "map_blocks"):
+            return y.map_blocks(label_indices, classes=self.classes, dtype=np.int64)
+        return label_indices(y, self.classes)
 
     def labels(self, indices) -> np.ndarray:
         """Output indices (host) -> the class labels they stand for."""
         return self.classes[np.asarray(indices)]
 
+
+def label_indices(y, classes: np.ndarray, what: str = "y") -> np.ndarray:
+    """Class labels (names, or numbers such as 3, 5, 7) -> their indices in `classes`; labels
+    not among them are an InputError naming them (`what` names the labels' source)."""
+    index = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
+    values = np.asarray(y).tolist()
+    unknown = sorted({str(v) for v in values if v not in index})
+    if unknown:
+        raise InputError(f"{what} has labels the model does not know: {', '.join(unknown[:5])}; "
+                         f"its classes are {', '.join(map(str, classes[:20]))}")
+    return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))

@@ -61,16 +61,13 @@ def evaluate(args) -> int:
     """Accuracy, loss, per-class precision and recall, and the confusion matrix on labelled data."""
     import numpy as np
 
+    from ..preprocessing import label_indices
+
     model, X, y_raw, classes = load_for_inference(args)
     if y_raw is None:
         raise InputError(f"{args.data} has no labels; evaluate needs them (use --target to name the label column)")
-    index = {c: i for i, c in enumerate(classes.tolist())}
-    unknown = sorted({str(v) for v in y_raw.tolist() if v not in index})
-    if unknown:
-        raise InputError(f"{args.data} has labels the model does not know: {', '.join(unknown[:5])}; "
-                         f"its classes are {', '.join(map(str, classes[:20]))}")
-    y = np.array([index[v] for v in y_raw.tolist()], dtype=np.int64)
-    pred = np.array([index[v] for v in model.predict(X).tolist()], dtype=np.int64)
+    y = label_indices(y_raw, classes, what=args.data)
+    pred = label_indices(model.predict(X), classes)
     confusion = confusion_matrix(y, pred, len(classes))
     correct = int(np.trace(confusion))
     print(f"data: {args.data}, {len(y)} samples; model: {model}")
